@@ -1,0 +1,3 @@
+"""wsol: weakly supervised object localization — methods, training engine and the field's evaluation protocol."""
+
+__version__ = "0.1.0"

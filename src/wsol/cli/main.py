@@ -1,0 +1,39 @@
+"""The ``wsol`` command line: one sub-command module per pipeline stage."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module defines ``register(subparsers)`` and sets ``func`` on its parsers; ``data_*`` modules register
+# under the ``wsol data`` group instead.
+COMMAND_MODULES = ("wsol.cli.train", "wsol.cli.evaluate", "wsol.cli.localize", "wsol.cli.demo")
+DATA_COMMAND_MODULES = ("wsol.cli.data_synth", "wsol.cli.data_import")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wsol", description="Weakly supervised object localization.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    data = commands.add_parser("data", help="generate, import and check datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    for module_name in DATA_COMMAND_MODULES:
+        importlib.import_module(module_name).register(data_commands)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        # Library errors carry the file/argument and what was expected; show them without a traceback.
+        print(f"wsol {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""The on-disk dataset format shared by every dataset of the library.
+
+It extends clovaai/wsolevaluation's metadata (Choe et al., "Evaluating Weakly Supervised Object
+Localization Methods Right", CVPR 2020) so that its folders read as they are::
+
+    ROOT/
+      dataset.json                 name, format version, number of classes, image/mask roots, splits
+      classes.txt                  optional: ``index,name`` per line
+      metadata/<split>/
+        image_ids.txt              one image id per line (the image path relative to the image root)
+        class_labels.txt           ``image_id,label``
+        image_sizes.txt            ``image_id,width,height`` (original pixels)
+        localization.txt           boxes ``image_id,x0,y0,x1,y1`` (one line per box), or masks
+                                   ``image_id,mask_path,ignore_path`` as in wsolevaluation's OpenImages
+        masks.txt                  optional (our extension): ``image_id,mask_path,ignore_path``, so that a
+                                   dataset can carry boxes *and* masks
+
+Mask files are greyscale PNGs, foreground = value > 0 (instance-labelled masks keep their ids); several lines
+for one image are instance masks whose union is the foreground. The ignore path is given on the first mask line
+of an image only (wsolevaluation's rule); ignore pixels are excluded from pixel metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORMAT_VERSION = 1
+METADATA_DIR = "metadata"
+DATASET_FILE = "dataset.json"
+CLASSES_FILE = "classes.txt"
+
+Box = tuple[float, float, float, float]
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file is missing or malformed; the message names the file (and line when there is one)."""
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """Everything the metadata says about one image."""
+
+    image_id: str
+    label: int
+    width: int
+    height: int
+    boxes: tuple[Box, ...] = ()
+    mask_paths: tuple[str, ...] = ()
+    ignore_path: str | None = None
+
+    @property
+    def has_mask(self) -> bool:
+        return bool(self.mask_paths)
+
+
+@dataclass
+class DatasetInfo:
+    """Dataset-level description stored in ``dataset.json`` (+ ``classes.txt``)."""
+
+    name: str
+    num_classes: int
+    splits: list[str]
+    image_root: str = "images"
+    mask_root: str = "masks"
+    class_names: list[str] = field(default_factory=list)
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def resolve_image_root(self, root: Path) -> Path:
+        return (root / self.image_root).resolve()
+
+    def resolve_mask_root(self, root: Path) -> Path:
+        return (root / self.mask_root).resolve()
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise DatasetFormatError(f"{path}: file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DatasetFormatError(f"{path}: not UTF-8 text ({err})") from err
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+def _split_fields(path: Path, lineno: int, line: str, expected: int | Sequence[int]) -> list[str]:
+    fields = [part.strip() for part in line.split(",")]
+    allowed = (expected,) if isinstance(expected, int) else tuple(expected)
+    if len(fields) not in allowed:
+        raise DatasetFormatError(
+            f"{path}:{lineno}: expected {' or '.join(map(str, allowed))} comma-separated fields, "
+            f"got {len(fields)}: {line!r}"
+        )
+    return fields
+
+
+def _to_number(path: Path, lineno: int, text: str, kind: type) -> float | int:
+    try:
+        return kind(text)
+    except ValueError as err:
+        raise DatasetFormatError(f"{path}:{lineno}: {text!r} is not a valid {kind.__name__}") from err
+
+
+def read_split_metadata(split_dir: Path, num_classes: int | None = None) -> list[ImageRecord]:
+    """Read one split folder (ours or wsolevaluation's) and validate it.
+
+    Raises DatasetFormatError naming the file and line for: duplicate ids, ids missing from a file, unknown
+    labels (outside ``[0, num_classes)`` when given), boxes outside the image or inverted, an empty split.
+    """
+    split_dir = Path(split_dir)
+    ids_path = split_dir / "image_ids.txt"
+    image_ids: list[str] = []
+    seen: dict[str, int] = {}
+    for lineno, line in enumerate(_read_lines(ids_path), start=1):
+        image_id = line.strip()
+        if image_id in seen:
+            raise DatasetFormatError(
+                f"{ids_path}:{lineno}: duplicate image id {image_id!r} (first on line {seen[image_id]})"
+            )
+        seen[image_id] = lineno
+        image_ids.append(image_id)
+    if not image_ids:
+        raise DatasetFormatError(f"{ids_path}: the split is empty")
+
+    labels_path = split_dir / "class_labels.txt"
+    labels: dict[str, int] = {}
+    for lineno, line in enumerate(_read_lines(labels_path), start=1):
+        image_id, label_text = _split_fields(labels_path, lineno, line, 2)
+        if image_id not in seen:
+            raise DatasetFormatError(f"{labels_path}:{lineno}: unknown image id {image_id!r}")
+        label = int(_to_number(labels_path, lineno, label_text, int))
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            raise DatasetFormatError(
+                f"{labels_path}:{lineno}: unknown label {label} for {image_id!r}"
+                + (f" (expected 0..{num_classes - 1})" if num_classes is not None else "")
+            )
+        labels[image_id] = label
+
+    sizes_path = split_dir / "image_sizes.txt"
+    sizes: dict[str, tuple[int, int]] = {}
+    for lineno, line in enumerate(_read_lines(sizes_path), start=1):
+        image_id, w_text, h_text = _split_fields(sizes_path, lineno, line, 3)
+        if image_id not in seen:
+            raise DatasetFormatError(f"{sizes_path}:{lineno}: unknown image id {image_id!r}")
+        width = int(_to_number(sizes_path, lineno, w_text, int))
+        height = int(_to_number(sizes_path, lineno, h_text, int))
+        if width <= 0 or height <= 0:
+            raise DatasetFormatError(f"{sizes_path}:{lineno}: non-positive size {width}x{height}")
+        sizes[image_id] = (width, height)
+
+    boxes: dict[str, list[Box]] = {}
+    masks: dict[str, list[str]] = {}
+    ignores: dict[str, str] = {}
+    for name in ("localization.txt", "masks.txt"):
+        path = split_dir / name
+        if not path.is_file():
+            continue
+        for lineno, line in enumerate(_read_lines(path), start=1):
+            fields = _split_fields(path, lineno, line, (3, 5))
+            image_id = fields[0]
+            if image_id not in seen:
+                raise DatasetFormatError(f"{path}:{lineno}: unknown image id {image_id!r}")
+            if len(fields) == 5:
+                x0, y0, x1, y1 = (float(_to_number(path, lineno, v, float)) for v in fields[1:])
+                width, height = sizes.get(image_id, (None, None))
+                if x1 < x0 or y1 < y0:
+                    raise DatasetFormatError(f"{path}:{lineno}: inverted box {fields[1:]} for {image_id!r}")
+                if width is not None and (x0 < 0 or y0 < 0 or x1 > width or y1 > height):
+                    raise DatasetFormatError(
+                        f"{path}:{lineno}: box ({x0}, {y0}, {x1}, {y1}) lies outside the "
+                        f"{width}x{height} image {image_id!r}"
+                    )
+                boxes.setdefault(image_id, []).append((x0, y0, x1, y1))
+            else:
+                _, mask_path, ignore_path = fields
+                if not mask_path:
+                    raise DatasetFormatError(f"{path}:{lineno}: empty mask path for {image_id!r}")
+                first_line_of_image = image_id not in masks
+                if ignore_path and not first_line_of_image:
+                    raise DatasetFormatError(
+                        f"{path}:{lineno}: ignore path must be given on the first mask line of {image_id!r} only"
+                    )
+                masks.setdefault(image_id, []).append(mask_path)
+                if ignore_path:
+                    ignores[image_id] = ignore_path
+
+    records = []
+    for image_id in image_ids:
+        if image_id not in labels:
+            raise DatasetFormatError(f"{labels_path}: no label for image id {image_id!r}")
+        if image_id not in sizes:
+            raise DatasetFormatError(f"{sizes_path}: no size for image id {image_id!r}")
+        width, height = sizes[image_id]
+        records.append(
+            ImageRecord(
+                image_id=image_id,
+                label=labels[image_id],
+                width=width,
+                height=height,
+                boxes=tuple(boxes.get(image_id, ())),
+                mask_paths=tuple(masks.get(image_id, ())),
+                ignore_path=ignores.get(image_id),
+            )
+        )
+    return records
+
+
+def _format_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def write_split_metadata(split_dir: Path, records: Sequence[ImageRecord]) -> None:
+    """Write one split folder; boxes go to ``localization.txt`` and masks to ``masks.txt``."""
+    if not records:
+        raise DatasetFormatError(f"{split_dir}: refusing to write an empty split")
+    split_dir.mkdir(parents=True, exist_ok=True)
+    ids, labels, sizes, boxes, masks = [], [], [], [], []
+    seen: set[str] = set()
+    for record in records:
+        if record.image_id in seen:
+            raise DatasetFormatError(f"{split_dir}: duplicate image id {record.image_id!r}")
+        if "," in record.image_id or "\n" in record.image_id:
+            raise DatasetFormatError(f"{split_dir}: image id {record.image_id!r} contains ',' or a newline")
+        seen.add(record.image_id)
+        ids.append(record.image_id)
+        labels.append(f"{record.image_id},{record.label}")
+        sizes.append(f"{record.image_id},{record.width},{record.height}")
+        boxes.extend(
+            f"{record.image_id}," + ",".join(_format_number(v) for v in box) for box in record.boxes
+        )
+        for index, mask_path in enumerate(record.mask_paths):
+            ignore = record.ignore_path if (index == 0 and record.ignore_path) else ""
+            masks.append(f"{record.image_id},{mask_path},{ignore}")
+    files = {
+        "image_ids.txt": ids,
+        "class_labels.txt": labels,
+        "image_sizes.txt": sizes,
+        "localization.txt": boxes,
+        "masks.txt": masks,
+    }
+    for name, lines in files.items():
+        if lines or name in ("image_ids.txt", "class_labels.txt", "image_sizes.txt"):
+            (split_dir / name).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
+
+def write_dataset(root: Path, info: DatasetInfo, splits: Mapping[str, Sequence[ImageRecord]]) -> None:
+    """Write ``dataset.json``, ``classes.txt`` and every split's metadata under ``root``.
+
+    Call it inside :func:`wsol.io.atomic_directory` so that a failure leaves no half-written dataset.
+    """
+    root = Path(root)
+    info.splits = list(splits)
+    for split, records in splits.items():
+        for record in records:
+            if not 0 <= record.label < info.num_classes:
+                raise DatasetFormatError(
+                    f"split {split!r}: label {record.label} of {record.image_id!r} outside 0..{info.num_classes - 1}"
+                )
+        write_split_metadata(root / METADATA_DIR / split, records)
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "name": info.name,
+        "num_classes": info.num_classes,
+        "splits": info.splits,
+        "image_root": info.image_root,
+        "mask_root": info.mask_root,
+        "extra": info.extra,
+    }
+    (root / DATASET_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if info.class_names:
+        if len(info.class_names) != info.num_classes:
+            raise DatasetFormatError(
+                f"{root / CLASSES_FILE}: {len(info.class_names)} class names for {info.num_classes} classes"
+            )
+        lines = "".join(f"{index},{name}\n" for index, name in enumerate(info.class_names))
+        (root / CLASSES_FILE).write_text(lines, encoding="utf-8")
+
+
+def read_dataset_info(root: Path) -> DatasetInfo:
+    """Read ``dataset.json`` and the optional ``classes.txt``."""
+    root = Path(root)
+    path = root / DATASET_FILE
+    if not path.is_file():
+        raise DatasetFormatError(f"{path}: file not found; is {root} a dataset written by `wsol data`?")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from err
+    for key in ("name", "num_classes", "splits"):
+        if key not in payload:
+            raise DatasetFormatError(f"{path}: missing key {key!r}")
+    if payload.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
+        raise DatasetFormatError(
+            f"{path}: format version {payload['format_version']} is newer than this library's {FORMAT_VERSION}"
+        )
+    class_names: list[str] = []
+    classes_path = root / CLASSES_FILE
+    if classes_path.is_file():
+        for lineno, line in enumerate(_read_lines(classes_path), start=1):
+            index_text, _, name = line.partition(",")
+            index = int(_to_number(classes_path, lineno, index_text.strip(), int))
+            if index != lineno - 1:
+                raise DatasetFormatError(f"{classes_path}:{lineno}: expected index {lineno - 1}, got {index}")
+            class_names.append(name.strip())
+    return DatasetInfo(
+        name=str(payload["name"]),
+        num_classes=int(payload["num_classes"]),
+        splits=list(payload["splits"]),
+        image_root=str(payload.get("image_root", "images")),
+        mask_root=str(payload.get("mask_root", "masks")),
+        class_names=class_names,
+        extra=dict(payload.get("extra", {})),
+    )
+
+
+def read_split(root: Path, split: str) -> list[ImageRecord]:
+    """Records of ``split`` of the dataset at ``root``, validated against its number of classes."""
+    info = read_dataset_info(root)
+    if split not in info.splits:
+        raise DatasetFormatError(f"{Path(root) / DATASET_FILE}: no split {split!r} (have {info.splits})")
+    return read_split_metadata(Path(root) / METADATA_DIR / split, num_classes=info.num_classes)
