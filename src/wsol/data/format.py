@@ -15,14 +15,15 @@ Localization Methods Right", CVPR 2020) so that its folders read as they are::
         masks.txt                  optional (our extension): ``image_id,mask_path,ignore_path``, so that a
                                    dataset can carry boxes *and* masks
 
-Mask files are greyscale PNGs, foreground = value > 0 (instance-labelled masks keep their ids); several lines
-for one image are instance masks whose union is the foreground. The ignore path is given on the first mask line
-of an image only (wsolevaluation's rule); ignore pixels are excluded from pixel metrics.
+Mask files are greyscale PNGs, foreground = value > 0 (instance-labelled masks keep their ids); several
+lines for one image are instance masks whose union is the foreground. The ignore path is given on the first
+mask line of an image only (wsolevaluation's rule); ignore pixels are excluded from pixel metrics.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,14 +76,21 @@ class DatasetInfo:
         return (root / self.mask_root).resolve()
 
 
-def _read_lines(path: Path) -> list[str]:
+def _numbered_lines(path: Path) -> list[tuple[int, str]]:
+    """Non-blank lines of ``path`` with their 1-based line numbers in the file (blank lines keep counting)."""
     if not path.is_file():
         raise DatasetFormatError(f"{path}: file not found")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise DatasetFormatError(f"{path}: not UTF-8 text ({err})") from err
-    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+    return [
+        (lineno, line.rstrip("\r")) for lineno, line in enumerate(text.split("\n"), start=1) if line.strip()
+    ]
+
+
+def _read_lines(path: Path) -> list[str]:
+    return [line for _, line in _numbered_lines(path)]
 
 
 def _split_fields(path: Path, lineno: int, line: str, expected: int | Sequence[int]) -> list[str]:
@@ -113,7 +121,7 @@ def read_split_metadata(split_dir: Path, num_classes: int | None = None) -> list
     ids_path = split_dir / "image_ids.txt"
     image_ids: list[str] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(_read_lines(ids_path), start=1):
+    for lineno, line in _numbered_lines(ids_path):
         image_id = line.strip()
         if image_id in seen:
             raise DatasetFormatError(
@@ -126,10 +134,12 @@ def read_split_metadata(split_dir: Path, num_classes: int | None = None) -> list
 
     labels_path = split_dir / "class_labels.txt"
     labels: dict[str, int] = {}
-    for lineno, line in enumerate(_read_lines(labels_path), start=1):
+    for lineno, line in _numbered_lines(labels_path):
         image_id, label_text = _split_fields(labels_path, lineno, line, 2)
         if image_id not in seen:
             raise DatasetFormatError(f"{labels_path}:{lineno}: unknown image id {image_id!r}")
+        if image_id in labels:
+            raise DatasetFormatError(f"{labels_path}:{lineno}: second label line for image id {image_id!r}")
         label = int(_to_number(labels_path, lineno, label_text, int))
         if label < 0 or (num_classes is not None and label >= num_classes):
             raise DatasetFormatError(
@@ -140,10 +150,12 @@ def read_split_metadata(split_dir: Path, num_classes: int | None = None) -> list
 
     sizes_path = split_dir / "image_sizes.txt"
     sizes: dict[str, tuple[int, int]] = {}
-    for lineno, line in enumerate(_read_lines(sizes_path), start=1):
+    for lineno, line in _numbered_lines(sizes_path):
         image_id, w_text, h_text = _split_fields(sizes_path, lineno, line, 3)
         if image_id not in seen:
             raise DatasetFormatError(f"{sizes_path}:{lineno}: unknown image id {image_id!r}")
+        if image_id in sizes:
+            raise DatasetFormatError(f"{sizes_path}:{lineno}: second size line for image id {image_id!r}")
         width = int(_to_number(sizes_path, lineno, w_text, int))
         height = int(_to_number(sizes_path, lineno, h_text, int))
         if width <= 0 or height <= 0:
@@ -157,7 +169,7 @@ def read_split_metadata(split_dir: Path, num_classes: int | None = None) -> list
         path = split_dir / name
         if not path.is_file():
             continue
-        for lineno, line in enumerate(_read_lines(path), start=1):
+        for lineno, line in _numbered_lines(path):
             fields = _split_fields(path, lineno, line, (3, 5))
             image_id = fields[0]
             if image_id not in seen:
@@ -165,6 +177,8 @@ def read_split_metadata(split_dir: Path, num_classes: int | None = None) -> list
             if len(fields) == 5:
                 x0, y0, x1, y1 = (float(_to_number(path, lineno, v, float)) for v in fields[1:])
                 width, height = sizes.get(image_id, (None, None))
+                if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+                    raise DatasetFormatError(f"{path}:{lineno}: non-finite box {fields[1:]} for {image_id!r}")
                 if x1 < x0 or y1 < y0:
                     raise DatasetFormatError(f"{path}:{lineno}: inverted box {fields[1:]} for {image_id!r}")
                 if width is not None and (x0 < 0 or y0 < 0 or x1 > width or y1 > height):
@@ -180,7 +194,8 @@ def read_split_metadata(split_dir: Path, num_classes: int | None = None) -> list
                 first_line_of_image = image_id not in masks
                 if ignore_path and not first_line_of_image:
                     raise DatasetFormatError(
-                        f"{path}:{lineno}: ignore path must be given on the first mask line of {image_id!r} only"
+                        f"{path}:{lineno}: ignore path must be given on the first mask line "
+                        f"of {image_id!r} only"
                     )
                 masks.setdefault(image_id, []).append(mask_path)
                 if ignore_path:
@@ -227,9 +242,7 @@ def write_split_metadata(split_dir: Path, records: Sequence[ImageRecord]) -> Non
         ids.append(record.image_id)
         labels.append(f"{record.image_id},{record.label}")
         sizes.append(f"{record.image_id},{record.width},{record.height}")
-        boxes.extend(
-            f"{record.image_id}," + ",".join(_format_number(v) for v in box) for box in record.boxes
-        )
+        boxes.extend(f"{record.image_id}," + ",".join(_format_number(v) for v in box) for box in record.boxes)
         for index, mask_path in enumerate(record.mask_paths):
             ignore = record.ignore_path if (index == 0 and record.ignore_path) else ""
             masks.append(f"{record.image_id},{mask_path},{ignore}")
@@ -256,7 +269,8 @@ def write_dataset(root: Path, info: DatasetInfo, splits: Mapping[str, Sequence[I
         for record in records:
             if not 0 <= record.label < info.num_classes:
                 raise DatasetFormatError(
-                    f"split {split!r}: label {record.label} of {record.image_id!r} outside 0..{info.num_classes - 1}"
+                    f"split {split!r}: label {record.label} of {record.image_id!r} "
+                    f"outside 0..{info.num_classes - 1}"
                 )
         write_split_metadata(root / METADATA_DIR / split, records)
     payload = {
@@ -293,16 +307,17 @@ def read_dataset_info(root: Path) -> DatasetInfo:
             raise DatasetFormatError(f"{path}: missing key {key!r}")
     if payload.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
         raise DatasetFormatError(
-            f"{path}: format version {payload['format_version']} is newer than this library's {FORMAT_VERSION}"
+            f"{path}: format version {payload['format_version']} is newer than "
+            f"this library's {FORMAT_VERSION}"
         )
     class_names: list[str] = []
     classes_path = root / CLASSES_FILE
     if classes_path.is_file():
-        for lineno, line in enumerate(_read_lines(classes_path), start=1):
+        for position, (lineno, line) in enumerate(_numbered_lines(classes_path)):
             index_text, _, name = line.partition(",")
             index = int(_to_number(classes_path, lineno, index_text.strip(), int))
-            if index != lineno - 1:
-                raise DatasetFormatError(f"{classes_path}:{lineno}: expected index {lineno - 1}, got {index}")
+            if index != position:
+                raise DatasetFormatError(f"{classes_path}:{lineno}: expected index {position}, got {index}")
             class_names.append(name.strip())
     return DatasetInfo(
         name=str(payload["name"]),

@@ -1,0 +1,186 @@
+"""``WSOLDataset``: one split of a dataset in the format of :mod:`wsol.data.format`, and its collate.
+
+A sample is a dict with the batch keys of ``docs/architecture.md`` (unbatched): ``image`` (3, H, W)
+normalised, ``label``, ``mask`` (1, H, W) in {0, 1}, ``ignore`` (1, H, W) bool, ``has_mask``, ``boxes`` (N, 4)
+xyxy in the transformed image's pixels, ``image_id`` and ``orig_size`` (height, width).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from wsol.data.format import METADATA_DIR, DatasetFormatError, ImageRecord, read_dataset_info, read_split
+from wsol.data.images import read_image, read_mask
+from wsol.data.transforms import JointTransform, build_transforms
+
+
+def boxes_from_mask(mask: np.ndarray) -> np.ndarray:
+    """Tight boxes (N, 4) float32 ``x0, y0, x1, y1`` of a mask (continuous pixels: ``x1`` = last column + 1).
+
+    An instance-labelled mask (several distinct values > 0) gives one box per id; a binary mask gives one box
+    per 8-connected component (so that a GlaS-like mask of several glands gives one box per gland).
+    """
+    ids = np.unique(mask)
+    ids = ids[ids > 0]
+    if ids.size == 0:
+        return np.zeros((0, 4), np.float32)
+    if ids.size == 1:
+        count, _, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
+        x, y, w, h = (stats[1:, i].astype(np.float32) for i in range(4))
+        return np.stack([x, y, x + w, y + h], axis=1)
+    boxes = []
+    for value in ids:
+        ys, xs = np.nonzero(mask == value)
+        boxes.append((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
+    return np.asarray(boxes, np.float32)
+
+
+class WSOLDataset(Dataset):
+    """One split of a WSOL dataset; ``transform`` is a :class:`~wsol.data.transforms.JointTransform`.
+
+    Random augmentations of sample ``i`` are seeded from ``(seed, epoch, i)``: call :meth:`set_epoch` at each
+    epoch (as with ``DistributedSampler``) for new draws; results do not depend on the number of workers.
+    Boxes come from the metadata; when a record has masks but no boxes they are derived from the masks
+    (:func:`boxes_from_mask`), which needs ``load_masks=True``.
+    """
+
+    def __init__(
+        self,
+        root: Path | str,
+        split: str,
+        transform: JointTransform | None = None,
+        load_masks: bool = True,
+        *,
+        seed: int = 0,
+    ) -> None:
+        self.root = Path(root)
+        self.split = split
+        self.info = read_dataset_info(self.root)
+        self.records: list[ImageRecord] = read_split(self.root, split)
+        self.image_root = self.info.resolve_image_root(self.root)
+        self.mask_root = self.info.resolve_mask_root(self.root)
+        self.transform = transform if transform is not None else build_transforms(None, train=False)
+        self.load_masks = load_masks
+        self.seed = seed
+        self.epoch = 0
+        self._ids_file = self.root / METADATA_DIR / split / "image_ids.txt"
+
+    @property
+    def num_classes(self) -> int:
+        return self.info.num_classes
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation draws of ``epoch``."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def sample_seed(self, index: int) -> int:
+        """The augmentation seed of sample ``index`` at the current epoch."""
+        return int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
+
+    def _where(self, record: ImageRecord) -> str:
+        return f"{self._ids_file} for image id {record.image_id!r}"
+
+    def load_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
+        """Untransformed ``(image HxWx3 uint8, foreground HxW bool|None, ignore HxW bool|None, boxes)``."""
+        record = self.records[index]
+        where = self._where(record)
+        image_path = self.image_root / record.image_id
+        image = read_image(image_path, where=where)
+        height, width = image.shape[:2]
+        if (width, height) != (record.width, record.height):
+            raise DatasetFormatError(
+                f"{image_path}: decoded size {width}x{height} differs from the "
+                f"{record.width}x{record.height} given in {self._ids_file.parent / 'image_sizes.txt'}"
+            )
+        foreground = ignore = None
+        derived: list[np.ndarray] = []
+        if self.load_masks and record.has_mask:
+            foreground = np.zeros((height, width), bool)
+            for mask_path in record.mask_paths:
+                path = self.mask_root / mask_path
+                mask = read_mask(path, where=where)
+                if mask.shape != (height, width):
+                    raise DatasetFormatError(
+                        f"{path}: mask size {mask.shape[1]}x{mask.shape[0]} differs from the image size "
+                        f"{width}x{height} of {image_path} (listed at {where})"
+                    )
+                foreground |= mask > 0
+                if not record.boxes:
+                    derived.append(boxes_from_mask(mask))
+            ignore = np.zeros((height, width), bool)
+            if record.ignore_path:
+                path = self.mask_root / record.ignore_path
+                ignore_map = read_mask(path, where=where)
+                if ignore_map.shape != (height, width):
+                    raise DatasetFormatError(
+                        f"{path}: ignore mask size {ignore_map.shape[1]}x{ignore_map.shape[0]} differs "
+                        f"from the image size {width}x{height} of {image_path} (listed at {where})"
+                    )
+                # wsolevaluation: ignore := ignore box region and not foreground.
+                ignore = (ignore_map > 0) & ~foreground
+        if record.boxes:
+            boxes = np.asarray(record.boxes, np.float32).reshape(-1, 4)
+        elif derived:
+            boxes = np.concatenate(derived)
+        else:
+            boxes = np.zeros((0, 4), np.float32)
+        return image, foreground, ignore, boxes
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        image, foreground, ignore, boxes = self.load_arrays(index)
+        height, width = image.shape[:2]
+        image_t = torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
+        has_mask = foreground is not None
+        mask_t = torch.from_numpy(foreground)[None].float() if has_mask else torch.zeros(1, height, width)
+        if ignore is not None:
+            ignore_t = torch.from_numpy(ignore)[None]
+        else:
+            ignore_t = torch.zeros(1, height, width, dtype=torch.bool)
+        try:
+            image_t, mask_t, ignore_t, boxes_t = self.transform(
+                image_t, mask_t, ignore_t, torch.from_numpy(boxes), seed=self.sample_seed(index)
+            )
+        except ValueError as err:
+            raise ValueError(f"{self.image_root / record.image_id}: {err}") from err
+        return {
+            "image": image_t,
+            "label": record.label,
+            "mask": mask_t,
+            "ignore": ignore_t,
+            "has_mask": has_mask,
+            "boxes": boxes_t,
+            "image_id": record.image_id,
+            "orig_size": (height, width),
+        }
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch samples of :class:`WSOLDataset` into the batch dict of ``docs/architecture.md``."""
+    if not samples:
+        raise ValueError("collate: empty list of samples")
+    shapes = {tuple(sample["image"].shape) for sample in samples}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"collate: images of different sizes {sorted(shapes)} in one batch; set crop_size (train), "
+            "eval_resize (eval) or use batch_size=1"
+        )
+    return {
+        "image": torch.stack([s["image"] for s in samples]),
+        "label": torch.tensor([s["label"] for s in samples], dtype=torch.int64),
+        "mask": torch.stack([s["mask"] for s in samples]).float(),
+        "ignore": torch.stack([s["ignore"] for s in samples]).bool(),
+        "has_mask": torch.tensor([s["has_mask"] for s in samples], dtype=torch.bool),
+        "boxes": [s["boxes"].float().reshape(-1, 4) for s in samples],
+        "image_id": [s["image_id"] for s in samples],
+        "orig_size": torch.tensor([s["orig_size"] for s in samples], dtype=torch.int64),
+    }

@@ -1,0 +1,107 @@
+"""Deterministic, stratified, seeded split generation.
+
+* :func:`stratified_split`: per class, ``ceil(fraction · n)`` images per held-out split, the rest to ``rest``
+  (the min-max entropy code's per-class ``ceil(20 %)`` validation rule, R1 ``create_folds.py``; notes §5).
+* :func:`fullsup_split`: "Evaluating WSOL methods right" (Choe et al., CVPR 2020): a small pixel- or
+  box-labelled ``train-fullsup`` split (folder ``val``) of ``per_class`` images per class for model selection,
+  drawn from the images that are not in test, so that it is disjoint from test by construction.
+
+Each class is shuffled by its own generator ``numpy.random.default_rng([seed, class])``, so adding a class (or
+images of another class) never moves an image of this class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from wsol.data.format import DatasetFormatError, ImageRecord
+
+
+def stratified_split(
+    keys_by_class: Mapping[int, Sequence[str]],
+    held_out: Sequence[tuple[str, float]],
+    *,
+    seed: int,
+    rest: str = "train",
+) -> dict[str, str]:
+    """Assign every key a split name, class by class.
+
+    ``held_out`` lists ``(split, fraction)``; each gets ``ceil(fraction · n_class)`` keys of each class (in
+    that order), capped so that at least one key of each class stays in ``rest``. Keys are sorted before
+    shuffling, so the input order does not matter.
+    """
+    for split, fraction in held_out:
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"stratified_split: fraction of {split!r} must be in [0, 1), got {fraction}")
+    names = [split for split, _ in held_out] + [rest]
+    if len(set(names)) != len(names):
+        raise ValueError(f"stratified_split: split names must be distinct, got {names}")
+    assignment: dict[str, str] = {}
+    for label in sorted(keys_by_class):
+        keys = sorted(keys_by_class[label])
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"stratified_split: duplicate keys in class {label}")
+        order = np.random.default_rng([seed, label]).permutation(len(keys))
+        shuffled = [keys[i] for i in order]
+        start = 0
+        for split, fraction in held_out:
+            count = min(math.ceil(fraction * len(keys) - 1e-9), max(len(keys) - start - 1, 0))
+            for key in shuffled[start : start + count]:
+                assignment[key] = split
+            start += count
+        for key in shuffled[start:]:
+            assignment[key] = rest
+    return assignment
+
+
+def fullsup_split(
+    records: Sequence[ImageRecord],
+    per_class: int,
+    *,
+    seed: int,
+    exclude: set[str] | frozenset[str] = frozenset(),
+    require_mask: bool = True,
+) -> list[ImageRecord]:
+    """``per_class`` labelled images of each class for the ``train-fullsup`` / ``val`` split (Choe et al.).
+
+    Candidates are the records not in ``exclude`` (pass the test ids) that carry masks (``require_mask``) or
+    at least boxes. Raises when a class has fewer candidates than ``per_class`` (the protocol fixes the
+    count).
+    """
+    if per_class < 1:
+        raise ValueError(f"fullsup_split: per_class must be >= 1, got {per_class}")
+    by_class: dict[int, list[ImageRecord]] = {}
+    for record in records:
+        labelled = record.has_mask if require_mask else (record.has_mask or bool(record.boxes))
+        if labelled and record.image_id not in exclude:
+            by_class.setdefault(record.label, []).append(record)
+    chosen: list[ImageRecord] = []
+    for label in sorted({record.label for record in records}):
+        candidates = sorted(by_class.get(label, []), key=lambda r: r.image_id)
+        if len(candidates) < per_class:
+            kind = "masks" if require_mask else "masks or boxes"
+            raise ValueError(
+                f"fullsup_split: class {label} has {len(candidates)} images with {kind} outside the excluded "
+                f"set, fewer than per_class={per_class}"
+            )
+        order = np.random.default_rng([seed, label]).permutation(len(candidates))[:per_class]
+        chosen.extend(candidates[i] for i in sorted(order))
+    return chosen
+
+
+def apply_split(
+    records: Sequence[ImageRecord], assignment: Mapping[str, str]
+) -> dict[str, list[ImageRecord]]:
+    """Group records by ``assignment[image_id]`` (order kept); raises on an unassigned record/empty split."""
+    splits: dict[str, list[ImageRecord]] = {name: [] for name in dict.fromkeys(assignment.values())}
+    for record in records:
+        if record.image_id not in assignment:
+            raise DatasetFormatError(f"apply_split: image id {record.image_id!r} has no split")
+        splits[assignment[record.image_id]].append(record)
+    empty = [name for name, members in splits.items() if not members]
+    if empty or not splits:
+        raise DatasetFormatError(f"apply_split: empty split(s) {empty or ['<all>']}")
+    return splits

@@ -1,0 +1,161 @@
+"""Recursive erasing with trust coefficients (Belharbi et al., arXiv 1907.12934, seed ``000`` §3.4, Alg. 1).
+
+Training-time only. At each step t the localizer M sees the image erased so far, X^t; its classification loss
+is back-propagated at once (gradients accumulate at M, so the graph of one step is freed before the next and
+peak memory does not grow with the depth u), and its mask M⁺ is merged into the accumulated mask R⁺* weighted
+by the sample's trust Ψ(t, i) (Eq. 12–14, as reconstructed in ``/work/shared/research/minmax-entropy.md`` §2):
+
+    Ψ(t, i) = exp(−t/σ_e) · 1[ŷ_i^t = y_i] · 1[ℓ_i^t ≤ ℓ_i^0] · p̂ˢ(ŷ_i^t | X_i^t) · h_i^{t−1}
+    R⁺*_i  ← max(R⁺*_i, Ψ(t, i) · M⁺_i^t)            (pixel-wise)
+    X_i^{t+1} = X_i^t ⊙ (1 − R⁺*_i)                   (trusted samples only; untrusted ones are kept)
+
+Beyond the paper, each further step runs only on the samples whose history h is still non-zero (the batch
+shrinks), which removes the cost of forwarding samples that can no longer contribute to R⁺*.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from wsol.methods.losses import cross_entropy
+
+__all__ = ["ErasingResult", "HistoryRule", "recursive_erasing", "trust_coefficients"]
+
+HistoryRule = Literal["trust", "correct"]
+"""How the history h is updated. ``"trust"`` (paper §3.4: "once a sample is assigned a zero trust coefficient,
+it is maintained zero all along the erasing"): h^t = h^{t−1} · 1[Ψ(t) > 0]. ``"correct"`` (the reference
+code): h^t = min(h^{t−1}, 1[ŷ^t = y]), so a sample whose loss rose is not erased at that step but stays in the
+loop."""
+
+Localize = Callable[[Tensor], tuple[Tensor, Tensor]]
+"""Localizer forward: images (b, 3, H, W) -> (scores (b, K) with grad, pseudo-binary mask M⁺ (b, 1, H, W))."""
+
+
+def trust_coefficients(
+    step: int,
+    logits: Tensor,
+    labels: Tensor,
+    losses: Tensor,
+    first_losses: Tensor,
+    history: Tensor,
+    slope: float = 10.0,
+    history_rule: HistoryRule = "trust",
+) -> tuple[Tensor, Tensor]:
+    """Trust Ψ(t, i) of each sample's current mask and the updated history h^t (seed ``000`` Eq. 13–14).
+
+    ``logits`` are the localizer scores on X^t (b, K), ``losses`` its per-sample cross-entropy ℓ^t (b,),
+    ``first_losses`` ℓ^0 on the unerased images, ``history`` h^{t−1} in {0, 1} (b,). Returns ``(trust,
+    history)``, both float (b,). ``slope`` is σ_e in the decay exp(−t/σ_e).
+    """
+    if slope <= 0:
+        raise ValueError(f"erasing slope sigma_e must be > 0, got {slope}")
+    if history_rule not in ("trust", "correct"):
+        raise ValueError(f"history_rule must be 'trust' or 'correct', got {history_rule!r}")
+    probabilities = torch.softmax(logits.detach().float(), dim=1)
+    top_probability, prediction = probabilities.max(dim=1)
+    correct = (prediction == labels).float()
+    not_worse = (losses.detach() <= first_losses.detach()).float()
+    if history_rule == "correct":
+        history = torch.minimum(history, correct)
+    trust = math.exp(-step / slope) * correct * not_worse * top_probability * history
+    if history_rule == "trust":
+        history = history * (trust > 0).float()
+    return trust, history
+
+
+@dataclass
+class ErasingResult:
+    """Outcome of one recursion on a mini-batch (all tensors detached)."""
+
+    accumulated_mask: Tensor
+    """R⁺* (B, 1, H, W) in [0, 1]."""
+    localizer_loss: Tensor
+    """Mean of the per-step batch-mean localizer CE (over samples processed), for logging."""
+    first_logits: Tensor
+    """Localizer scores on the unerased images (B, K)."""
+    active_per_step: list[int] = field(default_factory=list)
+    """How many samples each step forwarded (its length is the number of steps run)."""
+
+
+def recursive_erasing(
+    images: Tensor,
+    labels: Tensor,
+    localize: Localize,
+    backward: Callable[[Tensor], None],
+    depth: int,
+    slope: float = 10.0,
+    loss_weight: float = 1.0,
+    history_rule: HistoryRule = "trust",
+    shrink_batch: bool = True,
+) -> ErasingResult:
+    """Run Alg. 1's inner loop (seed ``000`` §3.4 / App. A.1) on one mini-batch and accumulate M's gradients.
+
+    At most ``depth`` (u) localizer passes: the first on ``images``, the next ones on the erased images; the
+    loop stops early when no sample has a non-zero history. Each pass calls ``backward`` once on
+    ``loss_weight · Σ_i ℓ_i^t / B`` (B = full batch size, so a sample's gradient weight matches the reference
+    batch mean whether or not others dropped out). ``shrink_batch=False`` is the reference procedure: every
+    step forwards the whole batch (samples with zero history get zero trust but still add their CE). The
+    caller then classifies X ⊙ R⁺* and X ⊙ (1 − R⁺*).
+    """
+    if depth < 1:
+        raise ValueError(f"erasing depth u must be >= 1 for the recursion, got {depth}")
+    if images.ndim != 4 or labels.shape != images.shape[:1]:
+        raise ValueError(
+            "expected images (B, 3, H, W) and labels (B,), "
+            f"got {tuple(images.shape)} and {tuple(labels.shape)}"
+        )
+    batch_size = images.shape[0]
+    if batch_size == 0:
+        raise ValueError("recursive erasing needs a non-empty batch")
+    erased = images.detach().clone()
+    history = torch.ones(batch_size, device=images.device)
+    everyone = torch.arange(batch_size, device=images.device)
+    accumulated: Tensor | None = None
+    first_losses: Tensor | None = None
+    first_logits: Tensor | None = None
+    step_losses: list[Tensor] = []
+    active_per_step: list[int] = []
+    for step in range(depth):
+        if not bool((history > 0).any()):
+            break
+        active = everyone[history > 0] if shrink_batch else everyone
+        logits, mask_pos = localize(erased[active])
+        losses = cross_entropy(logits, labels[active], reduction="none")
+        backward(loss_weight * losses.sum() / batch_size)
+        active_per_step.append(int(active.numel()))
+        with torch.no_grad():
+            losses = losses.detach()
+            step_losses.append(losses.mean())
+            mask_pos = mask_pos.detach()
+            if accumulated is None or first_losses is None or first_logits is None:
+                accumulated = torch.zeros_like(mask_pos)
+                first_losses = losses
+                first_logits = logits.detach()
+            trust, new_history = trust_coefficients(
+                step,
+                logits,
+                labels[active],
+                losses,
+                first_losses[active],
+                history[active],
+                slope,
+                history_rule,
+            )
+            merged = torch.maximum(accumulated[active], trust.view(-1, 1, 1, 1).to(mask_pos.dtype) * mask_pos)
+            accumulated[active] = merged
+            trusted = trust > 0
+            erased[active[trusted]] = erased[active[trusted]] * (1.0 - merged[trusted])
+            history[active] = new_history
+    assert accumulated is not None and first_logits is not None  # the first step always runs
+    return ErasingResult(
+        accumulated_mask=accumulated,
+        localizer_loss=torch.stack(step_losses).mean(),
+        first_logits=first_logits,
+        active_per_step=active_per_step,
+    )

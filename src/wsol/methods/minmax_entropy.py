@@ -1,0 +1,365 @@
+"""Min-max entropy WSOL (Belharbi et al., arXiv 1907.12934, seed ``000``) and its max-min uncertainty
+follow-up (Belharbi et al., IEEE TMI 2022, seed ``003``).
+
+A localizer M (backbone + WILDCAT head) predicts class maps and an auxiliary class posterior; the maps give a
+pseudo-binary mask M⁺ that splits the image into a decidable region X⁺ = X ⊙ M⁺ and an undecidable region
+X⁻ = X ⊙ (1 − M⁺). A classifier C (same backbone, its own WILDCAT head, input rescaled) must be certain on X⁺
+(cross-entropy, Eq. 3) and uncertain on X⁻ (cross-entropy to the uniform distribution, Eq. 6, or negative
+entropy in the TMI's EEM variant); M is also trained with its own cross-entropy (Eq. 8). During training the
+mask can be completed by recursive erasing with trust coefficients (§3.4, :mod:`wsol.methods.erasing`); the
+TMI variant adds an absolute size constraint on both regions with the extended log-barrier.
+
+Constants and procedure follow ``/work/shared/research/minmax-entropy.md`` (§1 mask and losses, §2 erasing,
+§3 architecture, §4 TMI changes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from wsol.methods.base import Backward, Batch, LossOutput, Prediction, WSOLMethod
+from wsol.methods.erasing import HistoryRule, recursive_erasing
+from wsol.methods.losses import cross_entropy, cross_entropy_to_uniform, negative_entropy, size_barrier
+from wsol.models import build_backbone, build_head
+
+__all__ = [
+    "MinMaxEntropy",
+    "Normalization",
+    "Variant",
+    "aggregate_class_maps",
+    "minmax_normalize",
+    "pseudo_binary_mask",
+    "region_mask",
+]
+
+Normalization = Literal["per_sample", "batch"]
+Variant = Literal["paper", "sem", "eem"]
+
+
+def aggregate_class_maps(class_maps: Tensor, scores: Tensor) -> Tensor:
+    """Class-agnostic map M = Σ_k softmax(s)_k · A_k weighted by the localizer's posterior (seed ``000``
+    §3.3).
+
+    ``class_maps`` (B, K, h, w), ``scores`` (B, K) -> (B, 1, h, w).
+    """
+    if class_maps.ndim != 4 or scores.shape != class_maps.shape[:2]:
+        raise ValueError(
+            f"expected class_maps (B, K, h, w) and scores (B, K), got {tuple(class_maps.shape)} and "
+            f"{tuple(scores.shape)}"
+        )
+    weights = torch.softmax(scores, dim=1)
+    return torch.einsum("bk,bkhw->bhw", weights, class_maps).unsqueeze(1)
+
+
+def minmax_normalize(maps: Tensor, mode: Normalization = "per_sample", eps: float = 1e-8) -> Tensor:
+    """(M − min)/(max − min) of (B, 1, H, W) maps, per sample (default) or over the whole batch.
+
+    ``"batch"`` reproduces the reference code, whose authors call it a bug (research note §1 step 4); it makes
+    a sample's mask depend on the other images in the batch. A constant map normalises to 0.
+    """
+    if mode == "per_sample":
+        flat = maps.flatten(start_dim=1)
+        low = flat.min(dim=1).values.view(-1, 1, 1, 1)
+        high = flat.max(dim=1).values.view(-1, 1, 1, 1)
+    elif mode == "batch":
+        low, high = maps.min(), maps.max()
+    else:
+        raise ValueError(f"normalization must be 'per_sample' or 'batch', got {mode!r}")
+    return (maps - low) / (high - low).clamp_min(eps)
+
+
+def pseudo_binary_mask(normalized: Tensor, omega: float, sigma: float) -> Tensor:
+    """M⁺ = sigmoid(ω (x − σ)): ≈1 where x > σ, ≈0 below (seed ``000`` §3.3, Eq. 11)."""
+    return torch.sigmoid(omega * (normalized - sigma))
+
+
+def region_mask(
+    class_maps: Tensor,
+    scores: Tensor,
+    size: tuple[int, int],
+    omega: float = 8.0,
+    sigma: float = 0.5,
+    normalization: Normalization = "per_sample",
+    detach: bool = True,
+) -> Tensor:
+    """The decidable-region mask M⁺ (B, 1, H, W) at input size ``size`` from the localizer's outputs (§3.3).
+
+    Aggregate with the posterior, upscale bilinearly (``align_corners=True`` as the reference), optionally
+    detach the upscaled map (paper footnote 5), min-max normalise, then the pseudo-binary sigmoid.
+    """
+    aggregated = aggregate_class_maps(class_maps, scores)
+    upscaled = F.interpolate(aggregated, size=size, mode="bilinear", align_corners=True)
+    if detach:
+        upscaled = upscaled.detach()
+    return pseudo_binary_mask(minmax_normalize(upscaled, normalization), omega, sigma)
+
+
+class MinMaxEntropy(WSOLMethod):
+    """Localizer M + classifier C trained with min-max entropy (seed ``000`` §3) or max-min uncertainty
+    (``003``).
+
+    ``variant``: ``"paper"`` = Eq. 6 cross-entropy to uniform on X⁻ with the natural log (arXiv code);
+    ``"sem"`` / ``"eem"`` = the TMI regularisers (cross-entropy to uniform / negative entropy) in bits, as the
+    TMI code computes them. ``lambda_neg`` weighs that term (1 in the arXiv paper, 1e-7 in the TMI GlaS
+    setup).
+
+    ``backbone``/``weights``/``large_feature_map``/``backbone_options`` go to ``wsol.models.build_backbone``
+    (shared by M and C, research note §3); ``kmax``/``kmin``/``alpha``/``modalities``/``dropout`` configure
+    both WILDCAT heads.
+
+    Schedules (updated in :meth:`on_train_epoch_end`): σ ← min(sigma + sigma_step · epochs, sigma_max) (TMI:
+    0.15 + 0.001/epoch capped at 0.2); log-barrier t ← min(t_growth · t, max_t) (TMI: 5, ×1.01, 10).
+    Recursive erasing (depth ``erasing_depth`` = u, slope σ_e, from ``erasing_start_epoch``) is training-only;
+    ``erasing_history`` picks the paper's or the reference code's history rule and
+    ``erasing_shrink_batch=False`` forwards the whole batch at every step as the reference does (see
+    :mod:`wsol.methods.erasing`).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        backbone: str = "resnet18",
+        weights: str | None = None,
+        large_feature_map: bool = False,
+        backbone_options: Mapping[str, Any] | None = None,
+        kmax: float = 0.09,
+        kmin: float | None = None,
+        alpha: float = 0.0,
+        modalities: int = 5,
+        dropout: float = 0.0,
+        classifier_scale: float = 0.5,
+        omega: float = 8.0,
+        sigma: float = 0.5,
+        sigma_step: float = 0.0,
+        sigma_max: float | None = None,
+        detach_mask: bool = True,
+        normalization: Normalization = "per_sample",
+        variant: Variant = "paper",
+        pos_weight: float = 1.0,
+        lambda_neg: float = 1.0,
+        loc_weight: float = 1.0,
+        erasing_depth: int = 0,
+        erasing_slope: float = 10.0,
+        erasing_start_epoch: int = 1,
+        erasing_history: HistoryRule = "trust",
+        erasing_shrink_batch: bool = True,
+        size_constraint: bool = False,
+        init_t: float = 5.0,
+        max_t: float = 10.0,
+        t_growth: float = 1.01,
+    ) -> None:
+        super().__init__(num_classes)
+        _check_choice("normalization", normalization, ("per_sample", "batch"))
+        _check_choice("variant", variant, ("paper", "sem", "eem"))
+        _check_choice("erasing_history", erasing_history, ("trust", "correct"))
+        if not 0 < classifier_scale <= 1:
+            raise ValueError(f"classifier_scale must be in (0, 1], got {classifier_scale}")
+        if omega <= 0:
+            raise ValueError(f"omega must be > 0, got {omega}")
+        if erasing_depth < 0 or erasing_start_epoch < 0:
+            raise ValueError(
+                "erasing_depth and erasing_start_epoch must be >= 0, "
+                f"got {erasing_depth}, {erasing_start_epoch}"
+            )
+        if sigma_max is not None and sigma_max < sigma:
+            raise ValueError(f"sigma_max ({sigma_max}) must be >= sigma ({sigma})")
+        if size_constraint:
+            if detach_mask:
+                raise ValueError("size_constraint needs a differentiable mask: set detach_mask=False")
+            if erasing_depth > 0:
+                raise ValueError(
+                    "size_constraint cannot be combined with erasing (erasing accumulates a detached mask); "
+                    "set erasing_depth=0"
+                )
+            if not 0 < init_t <= max_t or t_growth < 1:
+                raise ValueError(
+                    f"need 0 < init_t <= max_t and t_growth >= 1, got {init_t}, {max_t}, {t_growth}"
+                )
+        self.backbone = build_backbone(
+            backbone, large_feature_map=large_feature_map, weights=weights, **dict(backbone_options or {})
+        )
+        head_options: dict[str, Any] = {
+            "kmax": kmax,
+            "kmin": kmin,
+            "alpha": alpha,
+            "modalities": modalities,
+            "dropout": dropout,
+        }
+        self.localizer_head = build_head("wildcat", self.backbone.out_channels, num_classes, **head_options)
+        self.classifier_head = build_head("wildcat", self.backbone.out_channels, num_classes, **head_options)
+        self.classifier_scale = classifier_scale
+        self.omega = omega
+        self.sigma0 = sigma
+        self.sigma_step = sigma_step
+        self.sigma_max = sigma_max
+        self.detach_mask = detach_mask
+        self.normalization: Normalization = normalization
+        self.variant: Variant = variant
+        self.pos_weight = pos_weight
+        self.lambda_neg = lambda_neg
+        self.loc_weight = loc_weight
+        self.erasing_depth = erasing_depth
+        self.erasing_slope = erasing_slope
+        self.erasing_start_epoch = erasing_start_epoch
+        self.erasing_history: HistoryRule = erasing_history
+        self.erasing_shrink_batch = erasing_shrink_batch
+        self.size_constraint = size_constraint
+        self.init_t = init_t
+        self.max_t = max_t
+        self.t_growth = t_growth
+        self.epoch = 0
+        self.sigma = sigma
+        self.t = init_t
+
+    # ----------------------------------------------------------------------------------------------- forward
+    def localize(self, images: Tensor, normalization: Normalization | None = None) -> tuple[Tensor, Tensor]:
+        """Localizer M on ``images``: (auxiliary scores s (B, K), mask M⁺ (B, 1, H, W))."""
+        output = self.localizer_head(self.backbone(images))
+        mask = region_mask(
+            output.class_maps,
+            output.logits,
+            (images.shape[-2], images.shape[-1]),
+            omega=self.omega,
+            sigma=self.sigma,
+            normalization=normalization or self.normalization,
+            detach=self.detach_mask,
+        )
+        return output.logits, mask
+
+    def classify(self, images: Tensor) -> Tensor:
+        """Classifier C on (masked) images, bilinearly rescaled by ``classifier_scale`` first (§3, R1
+        ``scale``)."""
+        if self.classifier_scale != 1:
+            images = F.interpolate(
+                images, scale_factor=self.classifier_scale, mode="bilinear", align_corners=False
+            )
+        return self.classifier_head(self.backbone(images)).logits
+
+    def negative_term(self, logits: Tensor) -> Tensor:
+        """The X⁻ regulariser: Eq. 6 (``paper``, nats), SEM (bits) or EEM (bits) of the TMI paper."""
+        if self.variant == "eem":
+            return negative_entropy(logits, log_base=2.0)
+        return cross_entropy_to_uniform(logits, log_base=2.0 if self.variant == "sem" else None)
+
+    # ---------------------------------------------------------------------------------------------- training
+    @property
+    def erasing_active(self) -> bool:
+        """Whether this epoch trains with recursive erasing (u > 0 and the start epoch reached)."""
+        return self.erasing_depth > 0 and self.epoch >= self.erasing_start_epoch
+
+    def training_loss(self, batch: Batch) -> LossOutput:
+        """Joint objective without erasing, one backward (seed ``000`` Eq. 9 / TMI objective).
+
+        L = w_loc·CE(s_M, y) + w_pos·CE(C(X⁺), y) + λ·R(C(X⁻)) [+ ψ_t(−s⁺) + ψ_t(−s⁻) with the size
+        constraint].
+        """
+        images, labels = _images_labels(batch)
+        scores, mask = self.localize(images)
+        loss_loc = cross_entropy(scores, labels)
+        classifier_terms = self._classifier_terms(images, labels, mask)
+        total = self.loc_weight * loss_loc + classifier_terms.total
+        terms = {"loss_loc": loss_loc.detach(), **classifier_terms.terms}
+        if self.size_constraint:
+            loss_size = size_barrier(mask, self.t)
+            total = total + loss_size
+            terms["loss_size"] = loss_size.detach()
+        terms["mask_area"] = mask.detach().mean()
+        return LossOutput(total=total, terms=terms)
+
+    def training_step(self, batch: Batch, backward: Backward) -> dict[str, Tensor]:
+        """One batch; with erasing active, Alg. 1: one backward per localizer step, then one for C's losses.
+
+        Gradients of the localizer CE accumulate across the erasing steps (the engine zeroes them before and
+        steps after), so peak memory is that of a single step whatever u is.
+        """
+        if not self.erasing_active:
+            return super().training_step(batch, backward)
+        images, labels = _images_labels(batch)
+        result = recursive_erasing(
+            images,
+            labels,
+            self.localize,
+            backward,
+            depth=self.erasing_depth,
+            slope=self.erasing_slope,
+            loss_weight=self.loc_weight,
+            history_rule=self.erasing_history,
+            shrink_batch=self.erasing_shrink_batch,
+        )
+        classifier_terms = self._classifier_terms(images, labels, result.accumulated_mask)
+        backward(classifier_terms.total)
+        terms = dict(classifier_terms.terms)
+        terms["loss_loc"] = result.localizer_loss
+        terms["loss"] = classifier_terms.total.detach() + self.loc_weight * result.localizer_loss
+        terms["mask_area"] = result.accumulated_mask.mean()
+        terms["erasing_steps"] = torch.tensor(float(len(result.active_per_step)))
+        terms["erasing_forwarded"] = torch.tensor(sum(result.active_per_step) / images.shape[0])
+        return terms
+
+    def _classifier_terms(self, images: Tensor, labels: Tensor, mask: Tensor) -> LossOutput:
+        """w_pos·CE(C(X ⊙ M), y) + λ·R(C(X ⊙ (1 − M))) (seed ``000`` Eq. 3, 6)."""
+        loss_pos = cross_entropy(self.classify(images * mask), labels)
+        loss_neg = self.negative_term(self.classify(images * (1.0 - mask)))
+        total = self.pos_weight * loss_pos + self.lambda_neg * loss_neg
+        return LossOutput(total=total, terms={"loss_pos": loss_pos.detach(), "loss_neg": loss_neg.detach()})
+
+    # ------------------------------------------------------------------------------------------- schedules
+    def on_train_epoch_end(self, epoch: int) -> None:
+        """Advance σ (TMI: +sigma_step per epoch up to sigma_max) and the log-barrier t (×t_growth up to
+        max_t)."""
+        self.epoch = epoch + 1
+        sigma = self.sigma0 + self.sigma_step * self.epoch
+        self.sigma = sigma if self.sigma_max is None else min(sigma, self.sigma_max)
+        self.t = min(self.init_t * self.t_growth**self.epoch, self.max_t)
+
+    @torch.no_grad()
+    def extra_state_for_checkpoint(self) -> dict[str, Any]:
+        """Epoch counter and the current σ and t."""
+        return {"epoch": self.epoch, "sigma": self.sigma, "t": self.t}
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        """Restore the schedules saved by :meth:`extra_state_for_checkpoint`."""
+        missing = {"epoch", "sigma", "t"} - set(state)
+        if missing:
+            raise KeyError(f"min-max entropy extra state lacks {sorted(missing)}")
+        self.epoch = int(state["epoch"])
+        self.sigma = float(state["sigma"])
+        self.t = float(state["t"])
+        if not math.isfinite(self.sigma) or not math.isfinite(self.t):
+            raise ValueError(f"non-finite schedule state: sigma={self.sigma}, t={self.t}")
+
+    # ---------------------------------------------------------------------------------------------- predict
+    def predict(self, images: Tensor, classes: Tensor | None = None) -> Prediction:
+        """Class from C(X⁺), map M⁺ (B, H, W) and mask M⁺ > 0.5 (seed ``000`` §4; no erasing at inference).
+
+        M⁺ is class-agnostic (posterior-weighted aggregation, §3.3), so ``classes`` does not change the map.
+        The map is always normalised per sample here (the reference evaluates with batch size 1).
+        """
+        _, mask = self.localize(images, normalization="per_sample")
+        logits = self.classify(images * mask)
+        maps = mask[:, 0]
+        return Prediction(logits=logits, maps=maps, masks=maps > 0.5)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+
+
+def _images_labels(batch: Batch) -> tuple[Tensor, Tensor]:
+    for key in ("image", "label"):
+        if key not in batch:
+            raise KeyError(f"min-max entropy needs batch key {key!r}; got keys {sorted(batch)}")
+    images, labels = batch["image"], batch["label"]
+    if not isinstance(images, Tensor) or images.ndim != 4:
+        raise ValueError(
+            f"batch['image'] must be a (B, 3, H, W) tensor, got {getattr(images, 'shape', images)}"
+        )
+    return images, labels

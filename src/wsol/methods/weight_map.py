@@ -1,0 +1,432 @@
+"""Learned weight map: Shaharabany & Wolf, "Learning a Weight Map for Weakly-Supervised Localization"
+(seed ``002``).
+
+A generator g (:mod:`wsol.methods.weight_map_generator`) learns a per-pixel weight map M = g(I) against a
+frozen network f:
+
+* **Method I** (seed Eq. 1): ``D(f(I), f(I ⊙ M)) + λ·R(M)`` with f a frozen classifier, D the
+  cross-entropy (``target``: ``"soft"`` = soft target softmax(f(I)), the default of research note
+  ``methods.md`` A.2 (b); ``"hard"`` = argmax f(I); ``"label"`` = the image label, the authors' CLIP
+  variant) and R = mean(M) (the L1 norm per pixel, note A.2), λ = 1.
+* **Method II** (seed Eq. 2-4): f is first trained as a Siamese embedding network with the triplet loss
+  (``phase="pretrain_siamese"``), then frozen while g minimises ``L_inner + L_outer + λ·R(M_a)``
+  (``phase="generator"``, ``siamese_checkpoint`` = the first phase's checkpoint).
+
+f is frozen: no parameter receives gradients and it stays in eval mode (BatchNorm statistics never move) even
+when the method is put in ``train()``, but gradients flow through it to g. Masking multiplies the *normalised*
+image (a hidden pixel becomes the dataset mean), as in the authors' code (note A.2).
+
+Checkpoint selection by the score S (seed Eq. 6) is done on the maps this method predicts, by the
+evaluator and the engine (``docs/weight_map.md``).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wsol.methods import build_method
+from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
+from wsol.methods.triplets import sample_triplets, triplet_margin_loss
+from wsol.methods.weight_map_generator import WeightMapGenerator, build_generator
+from wsol.models import WSOLClassifier, build_backbone, build_classifier
+
+Target = Literal["soft", "hard", "label"]
+_TARGETS = ("soft", "hard", "label")
+_METHODS = ("I", "II")
+_PHASES = ("generator", "pretrain_siamese")
+ENGINE_CHECKPOINT_KEY = "wsol"
+"""The engine's entry in its checkpoints (``wsol.training.module.CHECKPOINT_KEY``)."""
+
+
+def discrepancy(
+    logits_masked: Tensor, logits_full: Tensor, target: Target, labels: Tensor | None = None
+) -> Tensor:
+    """D of seed Eq. 1: cross-entropy of f(I ⊙ M) against f(I) (detached), mean over the batch.
+
+    ``soft``: ``-Σ_c softmax(f(I))_c log softmax(f(I⊙M))_c`` (same gradient in g as KL); ``hard``: CE to
+    ``argmax f(I)``; ``label``: CE to ``labels``.
+    """
+    if target == "soft":
+        reference = F.softmax(logits_full.detach(), dim=1)
+        return -(reference * F.log_softmax(logits_masked, dim=1)).sum(dim=1).mean()
+    if target == "hard":
+        return F.cross_entropy(logits_masked, logits_full.detach().argmax(dim=1))
+    if target == "label":
+        if labels is None:
+            raise ValueError("target='label' needs the batch labels")
+        return F.cross_entropy(logits_masked, labels)
+    raise ValueError(f"target: expected one of {_TARGETS}, got {target!r}")
+
+
+def inner_triplet_loss(full: Tensor, foreground: Tensor, background: Tensor, margin: float = 1.0) -> Tensor:
+    """L_inner (seed Eq. 3): f(I_a) close to f(J^f_a) = f(M_a ⊙ I_a), far from f(J^b_a) = f((1-M_a) ⊙ I_a)."""
+    return triplet_margin_loss(full, foreground, background, margin)
+
+
+class FrozenClassifier(nn.Module):
+    """``images -> logits`` of a :class:`~wsol.models.WSOLClassifier` (backbone + pooling head)."""
+
+    def __init__(self, net: WSOLClassifier) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net(images).logits
+
+
+class SiameseEmbedding(nn.Module):
+    """f of method II: backbone -> global average pooling -> linear (seed: 512 -> 200 for ResNet-18).
+
+    ``prototypes`` (K, D) hold a running mean embedding per class (momentum ``prototype_momentum``),
+    updated during pretraining; ``logits`` = minus the distance to each prototype (nearest class mean).
+    """
+
+    def __init__(self, backbone: nn.Module, num_classes: int, embedding_dim: int = 200) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.projection = nn.Linear(int(backbone.out_channels), embedding_dim)
+        self.register_buffer("prototypes", torch.zeros(num_classes, embedding_dim))
+        self.register_buffer("prototype_seen", torch.zeros(num_classes, dtype=torch.bool))
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.projection(self.backbone(images).mean(dim=(2, 3)))
+
+    @torch.no_grad()
+    def update_prototypes(self, embeddings: Tensor, labels: Tensor, momentum: float) -> None:
+        for label in labels.unique().tolist():
+            mean = embeddings[labels == label].mean(dim=0)
+            if bool(self.prototype_seen[label]):
+                self.prototypes[label].mul_(momentum).add_(mean, alpha=1.0 - momentum)
+            else:
+                self.prototypes[label].copy_(mean)
+                self.prototype_seen[label] = True
+
+    def logits(self, images: Tensor) -> Tensor:
+        distance = torch.cdist(self.forward(images), self.prototypes)
+        return torch.where(self.prototype_seen[None, :], -distance, torch.finfo(distance.dtype).min)
+
+
+def _torch_load(path: Path, what: str) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(
+            f"{what}: {path} is not a readable checkpoint (only tensors and plain containers are "
+            f"accepted): {first_line}"
+        ) from None
+
+
+def _load_state_dict(path: str | Path, what: str) -> dict[str, Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: checkpoint {path} not found")
+    payload = _torch_load(path, what)
+    if isinstance(payload, Mapping) and "state_dict" in payload:
+        payload = payload["state_dict"]
+    if not isinstance(payload, Mapping):
+        raise ValueError(f"{what}: {path} holds {type(payload).__name__}, expected a state_dict")
+    return dict(payload)
+
+
+def load_trained_method(path: str | Path, what: str = "checkpoint") -> WSOLMethod:
+    """Rebuild the method saved in a ``wsol train`` checkpoint, with its weights, on the CPU.
+
+    Reads the engine's format (Lightning's ``state_dict`` with keys ``method.*``, and the engine's ``"wsol"``
+    entry holding the run config and the number of classes) with ``weights_only=True``, so that this layer
+    does not import ``wsol.training``. ``what`` names the option in error messages.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: checkpoint {path} not found")
+    payload = _torch_load(path, what)
+    engine = payload.get(ENGINE_CHECKPOINT_KEY) if isinstance(payload, Mapping) else None
+    if not isinstance(engine, Mapping) or "state_dict" not in payload:
+        raise ValueError(
+            f"{what}: {path} was not written by `wsol train` (no {ENGINE_CHECKPOINT_KEY!r} entry)"
+        )
+    method_config = engine["config"]["method"]
+    # Pretrained-weight options only initialise a run; the checkpoint's tensors replace them (and rebuilding
+    # must not download ImageNet weights), as in ``wsol.training.inference``.
+    options = {k: (None if k == "weights" else v) for k, v in (method_config.get("options") or {}).items()}
+    method = build_method(method_config["name"], int(engine["num_classes"]), options)
+    prefix = "method."
+    state = {k[len(prefix) :]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
+    try:
+        method.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(
+            f"{what}: {path}: the weights do not match the method in its config: {err}"
+        ) from None
+    method.load_extra_state(engine.get("method_state") or {})
+    return method.eval()
+
+
+def _freeze(module: nn.Module) -> nn.Module:
+    module.requires_grad_(False)
+    return module.eval()
+
+
+class WeightMapMethod(WSOLMethod):
+    """Method I / II of seed ``002`` behind the :class:`WSOLMethod` protocol (registered as ``weight_map``).
+
+    The frozen classifier f comes from ``classifier`` (a module ``images -> logits``, e.g.
+    ``FrozenClassifier(wsol.models.build_classifier(...))``), ``classifier_checkpoint`` (a ``wsol train``
+    checkpoint of a pooling-head run) or ``classifier_weights`` (a user's state_dict of
+    ``build_classifier(classifier_backbone, classifier_head, K)``). Method II's Siamese f comes from
+    ``siamese_checkpoint`` (a ``phase="pretrain_siamese"`` run of this method); its class scores from the
+    classifier when one is given (the paper reports the same top-1 cls for both methods), otherwise from the
+    Siamese prototypes. ``weights`` (``"imagenet"`` or a ``.pth``) initialises the network the run trains:
+    g's ``encoder``, or the ``siamese_backbone`` in phase ``pretrain_siamese``. ``generator`` / ``siamese``
+    inject ready-made networks (tests, Python use).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        method: Literal["I", "II"] = "I",
+        phase: Literal["generator", "pretrain_siamese"] = "generator",
+        encoder: str = "resnet18",
+        weights: str | None = None,
+        classifier: nn.Module | None = None,
+        classifier_checkpoint: str | None = None,
+        classifier_weights: str | None = None,
+        classifier_backbone: str = "resnet18",
+        classifier_head: str = "wgap",
+        target: Target = "soft",
+        lambda_l1: float = 1.0,
+        siamese_checkpoint: str | None = None,
+        siamese_backbone: str = "resnet18",
+        embedding_dim: int = 200,
+        margin: float = 1.0,
+        use_inner: bool = True,
+        use_outer: bool = True,
+        prototype_momentum: float = 0.9,
+        seed: int = 0,
+        generator: WeightMapGenerator | None = None,
+        siamese: SiameseEmbedding | None = None,
+    ) -> None:
+        super().__init__(num_classes)
+        if method not in _METHODS:
+            raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
+        if phase not in _PHASES:
+            raise ValueError(f"phase: expected one of {_PHASES}, got {phase!r}")
+        if phase == "pretrain_siamese" and method != "II":
+            raise ValueError("phase='pretrain_siamese' belongs to method 'II'")
+        if target not in _TARGETS:
+            raise ValueError(f"target: expected one of {_TARGETS}, got {target!r}")
+        if lambda_l1 < 0 or margin < 0:
+            raise ValueError(f"lambda_l1 and margin must be >= 0, got {lambda_l1} and {margin}")
+        if not 0.0 <= prototype_momentum < 1.0:
+            raise ValueError(f"prototype_momentum: expected in [0, 1), got {prototype_momentum}")
+        self.method = method
+        self.phase = phase
+        self.target: Target = target
+        self.lambda_l1 = float(lambda_l1)
+        self.margin = float(margin)
+        self.use_inner = bool(use_inner)
+        self.use_outer = bool(use_outer)
+        self.prototype_momentum = float(prototype_momentum)
+        self._triplet_generator = torch.Generator().manual_seed(seed)
+
+        self.classifier = self._resolve_classifier(
+            classifier, classifier_checkpoint, classifier_weights, classifier_backbone, classifier_head
+        )
+        if method == "I" and self.classifier is None:
+            raise ValueError(
+                "method 'I' needs the frozen classifier f: set classifier_checkpoint (a `wsol train` "
+                "checkpoint) or classifier_weights (+ classifier_backbone, classifier_head)"
+            )
+        if self.classifier is not None:
+            _freeze(self.classifier)
+
+        self.siamese: SiameseEmbedding | None = None
+        self.generator: WeightMapGenerator | None = None
+        if method == "II":
+            self.siamese = siamese or self._resolve_siamese(
+                siamese_checkpoint, siamese_backbone, weights, embedding_dim, num_classes
+            )
+            if phase == "generator":
+                _freeze(self.siamese)
+        if phase == "generator":
+            self.generator = generator or build_generator(encoder, weights=weights)
+
+    # ------------------------------------------------------------------ construction helpers
+    def _resolve_classifier(
+        self,
+        classifier: nn.Module | None,
+        checkpoint: str | None,
+        weights: str | None,
+        backbone: str,
+        head: str,
+    ) -> nn.Module | None:
+        given = [
+            name
+            for name, value in (
+                ("classifier", classifier),
+                ("classifier_checkpoint", checkpoint),
+                ("classifier_weights", weights),
+            )
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(
+                f"give one of classifier, classifier_checkpoint, classifier_weights; got {given}"
+            )
+        if classifier is not None:
+            return classifier
+        if checkpoint is not None:
+            trained = load_trained_method(checkpoint, "classifier_checkpoint")
+            net = getattr(trained, "classifier", None)
+            if not isinstance(net, WSOLClassifier):
+                raise ValueError(
+                    f"classifier_checkpoint: {checkpoint} holds a {type(trained).__name__} without a "
+                    "WSOLClassifier `classifier`; expected a pooling-head run (method 'cam')"
+                )
+            return FrozenClassifier(net)
+        if weights is not None:
+            state = _load_state_dict(weights, "classifier_weights")
+            net = build_classifier(backbone, head, self.num_classes)
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as err:
+                raise ValueError(
+                    f"classifier_weights: {weights} does not match {backbone} + {head} (expected the "
+                    f"state_dict of wsol.models.build_classifier({backbone!r}, {head!r}, "
+                    f"{self.num_classes})): {str(err).splitlines()[0]}"
+                ) from None
+            return FrozenClassifier(net)
+        return None
+
+    def _resolve_siamese(
+        self, checkpoint: str | None, backbone: str, weights: str | None, embedding_dim: int, num_classes: int
+    ) -> SiameseEmbedding:
+        if self.phase == "pretrain_siamese":
+            return SiameseEmbedding(build_backbone(backbone, weights=weights), num_classes, embedding_dim)
+        if checkpoint is None:
+            raise ValueError(
+                "method 'II', phase 'generator' needs siamese_checkpoint: the checkpoint of a "
+                "phase='pretrain_siamese' run"
+            )
+        trained = load_trained_method(checkpoint, "siamese_checkpoint")
+        siamese = getattr(trained, "siamese", None)
+        if not isinstance(siamese, SiameseEmbedding):
+            raise ValueError(
+                f"siamese_checkpoint: {checkpoint} is not a weight_map run with method 'II', "
+                "phase 'pretrain_siamese'"
+            )
+        return siamese
+
+    # ------------------------------------------------------------------ protocol
+    def train(self, mode: bool = True) -> WeightMapMethod:
+        """Put g (or the Siamese net being pretrained) in ``mode``; frozen networks stay in eval mode."""
+        super().train(mode)
+        if self.classifier is not None:
+            self.classifier.eval()
+        if self.siamese is not None and self.phase == "generator":
+            self.siamese.eval()
+        return self
+
+    def weight_map(self, images: Tensor) -> Tensor:
+        """M = g(I), (B, H, W) in (0, 1)."""
+        if self.generator is None:
+            raise RuntimeError("phase 'pretrain_siamese' has no generator g")
+        return self.generator(images)
+
+    def class_logits(self, images: Tensor) -> Tensor:
+        """The frozen classifier's scores, or the Siamese nearest-prototype scores when there is none."""
+        if self.classifier is not None:
+            return self.classifier(images)
+        if self.siamese is None:
+            raise RuntimeError("no classifier and no Siamese network")
+        return self.siamese.logits(images)
+
+    @torch.no_grad()
+    def predict(self, images: Tensor, classes: Tensor | None = None) -> Prediction:
+        """logits = f(I); maps = g(I) (class-agnostic, so ``classes`` does not change them).
+
+        In phase ``pretrain_siamese`` there is no g yet: the map is all ones (the "all-ones" baseline).
+        """
+        logits = self.class_logits(images)
+        if self.generator is None:
+            maps = images.new_ones(images.shape[0], *images.shape[-2:])
+        else:
+            maps = self.weight_map(images)
+        return Prediction(logits=logits, maps=maps)
+
+    def training_loss(self, batch: Batch) -> LossOutput:
+        images: Tensor = batch["image"]
+        labels: Tensor = batch["label"]
+        if self.phase == "pretrain_siamese":
+            return self._siamese_pretraining_loss(images, labels)
+        if self.method == "I":
+            return self._method_one_loss(images, labels)
+        return self._method_two_loss(images, labels)
+
+    # ------------------------------------------------------------------ losses
+    def _method_one_loss(self, images: Tensor, labels: Tensor) -> LossOutput:
+        """Seed Eq. 1: D(f(I), f(I ⊙ g(I))) + λ·mean(g(I))."""
+        assert self.classifier is not None
+        maps = self.weight_map(images)
+        with torch.no_grad():
+            logits_full = self.classifier(images)
+        logits_masked = self.classifier(images * maps[:, None])
+        d = discrepancy(logits_masked, logits_full, self.target, labels)
+        r = maps.mean()
+        total = d + self.lambda_l1 * r
+        return LossOutput(total, {"loss": total.detach(), "discrepancy": d.detach(), "l1": r.detach()})
+
+    def _method_two_loss(self, images: Tensor, labels: Tensor) -> LossOutput:
+        """Seed Eq. 3-4: L_inner + L_outer + λ·mean(M_a), with in-batch triplets for L_outer."""
+        assert self.siamese is not None
+        maps = self.weight_map(images)[:, None]
+        with torch.no_grad():
+            full = self.siamese(images)
+        foreground = self.siamese(images * maps)
+        zero = maps.sum() * 0.0
+        inner = zero
+        if self.use_inner:
+            background = self.siamese(images * (1.0 - maps))
+            inner = inner_triplet_loss(full, foreground, background, self.margin)
+        outer = zero
+        if self.use_outer:
+            triplets = sample_triplets(labels, self._triplet_generator)
+            outer = triplet_margin_loss(
+                foreground[triplets.anchor],
+                foreground[triplets.positive],
+                foreground[triplets.negative],
+                self.margin,
+            )
+        r = maps.mean()
+        total = inner + outer + self.lambda_l1 * r
+        terms = {"loss": total, "inner": inner, "outer": outer, "l1": r}
+        return LossOutput(total, {name: value.detach() for name, value in terms.items()})
+
+    def _siamese_pretraining_loss(self, images: Tensor, labels: Tensor) -> LossOutput:
+        """Seed Eq. 2 on in-batch triplets; also refreshes the class prototypes used for class scores."""
+        assert self.siamese is not None
+        embeddings = self.siamese(images)
+        triplets = sample_triplets(labels, self._triplet_generator)
+        loss = triplet_margin_loss(
+            embeddings[triplets.anchor],
+            embeddings[triplets.positive],
+            embeddings[triplets.negative],
+            self.margin,
+        )
+        self.siamese.update_prototypes(embeddings.detach(), labels, self.prototype_momentum)
+        return LossOutput(loss, {"loss": loss.detach(), "triplets": torch.tensor(float(len(triplets)))})
+
+    def extra_state_for_checkpoint(self) -> dict[str, Any]:
+        return {"triplet_generator": self._triplet_generator.get_state()}
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        if "triplet_generator" in state:
+            self._triplet_generator.set_state(state["triplet_generator"])

@@ -1,0 +1,57 @@
+"""The backbone protocol: an image encoder returning its last spatial feature map.
+
+Backbones keep torchvision's parameter names so that a torchvision ``state_dict`` loads as it is (see
+:mod:`wsol.models.weights`). The WSOL variants of the field (clovaai/wsolevaluation, Choe et al. CVPR 2020)
+change strides and drop or add layers; each backbone declares those changes so that weight loading can tell
+an expected drop from a real mismatch, and so that optimisers can give the new layers a larger learning rate.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+class Backbone(nn.Module):
+    """Base class of every backbone: ``forward(x) -> (B, out_channels, h, w)`` with ``h ≈ H / stride``.
+
+    Class attributes describe the relation to torchvision's ImageNet checkpoint:
+
+    * ``imagenet_url``: torchvision's weights file for ``weights="imagenet"`` (``None``: none exists).
+    * ``dropped_prefixes``: key prefixes of that checkpoint which this WSOL variant drops on purpose
+      (``fc.`` of ResNets, ``classifier.`` of VGG, ...).
+    * ``new_layer_prefixes``: own parameter prefixes absent from the checkpoint (freshly initialised layers).
+    * ``high_lr_prefixes``: parameters trained at ``lr × new_layers_lr_mult`` (wsolevaluation's
+      ``_FEATURE_PARAM_LAYER_PATTERNS``: the new layers; for ResNets ``layer4``).
+    """
+
+    imagenet_url: str | None = None
+    dropped_prefixes: tuple[str, ...] = ()
+    new_layer_prefixes: tuple[str, ...] = ()
+    high_lr_prefixes: tuple[str, ...] = ()
+
+    def __init__(self, name: str, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.name = name
+        self.out_channels = out_channels
+        self.stride = stride
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise a ValueError naming the backbone unless ``x`` is a float (B, 3, H, W) batch."""
+        if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
+            raise ValueError(
+                f"{self.name}: expected a float image batch (B, 3, H, W), "
+                f"got {x.dtype} of shape {tuple(x.shape)}"
+            )
+
+    def split_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """Trainable parameters as (base learning rate, ``high_lr_prefixes`` at the boosted rate)."""
+        base: list[nn.Parameter] = []
+        high: list[nn.Parameter] = []
+        for name, parameter in self.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            (high if name.startswith(self.high_lr_prefixes) else base).append(parameter)
+        return base, high
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, out_channels={self.out_channels}, stride={self.stride}"

@@ -1,0 +1,97 @@
+"""Atomic, ``weights_only``-safe checkpoints and the frequent ``last.ckpt`` used by ``wsol train --resume``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Checkpoint
+
+LAST_NAME = "last.ckpt"
+BEST_NAME = "best.ckpt"
+
+
+def read_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` with errors that name the file and what was expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(
+            f"{path}: not a readable checkpoint (expected a file written by `wsol train`; "
+            f"only tensors and plain containers are accepted): {first_line}"
+        ) from None
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path}: expected a checkpoint dictionary, got {type(checkpoint).__name__}")
+    return checkpoint
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes to a temporary sibling, fsyncs, then ``os.replace``: a kill never leaves a truncated file.
+
+    Loading always uses ``weights_only=True`` (the engine stores only tensors and builtin containers).
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} does not take storage_options, got {storage_options!r}")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+
+    def load_checkpoint(
+        self, path: str | Path, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return read_checkpoint(Path(path), map_location=map_location or "cpu")
+
+
+class LastCheckpoint(Checkpoint):
+    """Refreshes ``<dirpath>/last.ckpt`` every ``every_n_steps`` optimiser steps and at each epoch end.
+
+    As a :class:`Checkpoint` it runs after the module's ``on_train_epoch_end`` (LR schedule, method schedules),
+    so the epoch-end file resumes exactly at the next epoch. ``last_saved`` is what a NaN report points to.
+    """
+
+    def __init__(self, dirpath: Path, every_n_steps: int) -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.dirpath = Path(dirpath)
+        self.every_n_steps = every_n_steps
+        self.last_saved: tuple[Path, int] | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.dirpath / LAST_NAME
+
+    def _save(self, trainer: L.Trainer) -> None:
+        trainer.save_checkpoint(self.path, weights_only=False)
+        self.last_saved = (self.path, trainer.global_step)
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.global_step > 0 and trainer.global_step % self.every_n_steps == 0:
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._save(trainer)

@@ -1,0 +1,181 @@
+"""Training configuration: a structured OmegaConf default merged with a YAML file and command-line overrides.
+
+``load_config(path, ["optim.lr=0.1", "trainer.max_epochs=3"])`` returns a validated ``DictConfig``; unknown keys
+and values of the wrong type are errors that name the key and where it came from. The sections mirror the
+papers' presets (``docs/training.md``): SGD + Nesterov with a floored step decay (min-max entropy note §3,
+wsolevaluation's protocol in methods.md §D.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+SELECTION_MODES: dict[str, str] = {
+    "val/error": "min",
+    "val/pxap": "max",
+    "val/max_box_acc_v2": "max",
+    "val/max_box_acc_v1": "max",
+    "val/f1_pos": "max",
+    "val/f1_neg": "max",
+    "val/miou": "max",
+}
+"""Model-selection keys accepted by ``trainer.select_on`` and whether lower or higher is better."""
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from and how they are batched.
+
+    ``root: null`` trains on the embedded synthetic benchmark, generated once into ``cache_dir`` with the
+    ``synthetic`` options (keyword arguments of ``wsol.data.ensure_synthetic``). ``transforms`` are the keyword
+    arguments of ``wsol.data``'s transform config. ``batch_size`` is per process (DDP: global = devices x it).
+    """
+
+    root: str | None = None
+    cache_dir: str | None = None
+    synthetic: dict[str, Any] = field(default_factory=dict)
+    transforms: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 16
+    eval_batch_size: int | None = None
+    num_workers: int = 0
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+
+
+@dataclass
+class MethodConfig:
+    """``name`` is a key of ``wsol.methods.METHODS`` (or ``package.module:Class``); ``options`` its kwargs."""
+
+    name: str = "cam"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    """SGD (Nesterov) or Adam; lr x ``gamma`` every ``step_size`` epochs, never below ``min_lr`` (MyStepLR)."""
+
+    name: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    step_size: int = 40
+    gamma: float = 0.1
+    min_lr: float = 1e-7
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning trainer settings plus model selection, early stopping and checkpoint frequency.
+
+    ``select_on`` is one of :data:`SELECTION_MODES`; ``patience`` (epochs without improvement of it) enables
+    early stopping; ``checkpoint_every_n_steps`` is how often ``last.ckpt`` is refreshed inside an epoch.
+    ``limit_*_batches`` (an int count or a float fraction) are for quick runs and tests.
+    """
+
+    max_epochs: int = 10
+    max_steps: int = -1
+    accelerator: str = "cpu"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    deterministic: bool = True
+    select_on: str = "val/error"
+    patience: int | None = None
+    log_every_n_steps: int = 10
+    checkpoint_every_n_steps: int = 50
+    check_val_every_n_epoch: int = 1
+    limit_train_batches: Any = None
+    limit_val_batches: Any = None
+    limit_test_batches: Any = None
+    progress_bar: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """The whole run. ``name: null`` names the run folder ``<method>-<timestamp>`` under ``output_dir``."""
+
+    seed: int = 0
+    name: str | None = None
+    output_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: dict[str, Any] = field(default_factory=dict)
+
+
+def _merge(base: DictConfig, other: DictConfig, source: str) -> DictConfig:
+    try:
+        merged = OmegaConf.merge(base, other)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None)
+        reason = str(err).splitlines()[0]
+        raise ValueError(f"{source}: invalid config key {key!r}: {reason}") from None
+    assert isinstance(merged, DictConfig)
+    return merged
+
+
+def validate_config(config: DictConfig) -> None:
+    """Cross-field checks that the schema's types cannot express; raises ValueError naming the key."""
+    if config.trainer.select_on not in SELECTION_MODES:
+        raise ValueError(
+            f"trainer.select_on: {config.trainer.select_on!r} is not a selection key; "
+            f"expected one of {', '.join(SELECTION_MODES)}"
+        )
+    if config.data.batch_size < 1:
+        raise ValueError(f"data.batch_size: expected a positive integer, got {config.data.batch_size}")
+    if config.optim.name not in ("sgd", "adam"):
+        raise ValueError(f"optim.name: expected 'sgd' or 'adam', got {config.optim.name!r}")
+    if config.optim.lr <= 0 or config.optim.step_size < 1 or not 0 < config.optim.gamma <= 1:
+        raise ValueError(
+            "optim: expected lr > 0, step_size >= 1 and 0 < gamma <= 1, got "
+            f"lr={config.optim.lr}, step_size={config.optim.step_size}, gamma={config.optim.gamma}"
+        )
+    if config.trainer.checkpoint_every_n_steps < 1:
+        raise ValueError(
+            f"trainer.checkpoint_every_n_steps: expected >= 1, got {config.trainer.checkpoint_every_n_steps}"
+        )
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: Sequence[str] = (),
+    base: Mapping[str, Any] | DictConfig | None = None,
+) -> DictConfig:
+    """Defaults ← ``base`` (e.g. a saved run's config) ← YAML file ``path`` ← dotlist ``overrides``."""
+    config = OmegaConf.structured(TrainConfig)
+    if base is not None:
+        config = _merge(config, OmegaConf.create(dict(base)), "saved config")
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: config file not found")
+        try:
+            loaded = OmegaConf.load(path)
+        except (OmegaConfBaseException, ValueError) as err:
+            raise ValueError(f"{path}: not a valid YAML config ({err})") from None
+        if not isinstance(loaded, DictConfig):
+            raise ValueError(f"{path}: expected a mapping at the top level, got a list")
+        config = _merge(config, loaded, str(path))
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r}: expected KEY=VALUE (e.g. optim.lr=0.1)")
+        config = _merge(config, OmegaConf.from_dotlist([item]), f"override {item!r}")
+    validate_config(config)
+    return config
+
+
+def to_plain(config: DictConfig) -> dict[str, Any]:
+    """The config as builtin containers (safe inside ``weights_only`` checkpoints)."""
+    plain = OmegaConf.to_container(config, resolve=True)
+    assert isinstance(plain, dict)
+    return plain

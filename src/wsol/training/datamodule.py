@@ -1,0 +1,138 @@
+"""Data loading for the engine: exact-resume training order, DDP sharding without padding.
+
+Training order is a permutation seeded by ``(seed, epoch)``; rank ``r`` of ``W`` takes every ``W``-th index, so
+the union of the ranks' ``k``-th batches of size ``b`` is the ``k``-th batch of size ``W·b`` of a one-process
+run (the DDP-equivalence test relies on it). Evaluation shards are ``indices[r::W]`` with no padding or
+duplicates, so merged metrics equal one-process metrics. The loader position is part of the checkpoint, so a
+resumed run continues with the batch that follows the last saved step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from wsol.data.dataset import WSOLDataset, collate
+from wsol.data.transforms import TransformConfig, build_transforms
+
+
+class ShardSampler(Sampler[int]):
+    """Indices of one rank: ``perm(seed, epoch)[rank::world_size]`` (train) or ``range(n)[rank::world_size]``.
+
+    Training truncates the permutation to a multiple of ``world_size`` so that all ranks run the same number of
+    steps. ``skip`` drops the first indices of the next iteration only (resume inside an epoch; the length
+    stays the epoch's, as Lightning resumes its batch counter at the saved index).
+    """
+
+    def __init__(
+        self,
+        dataset: WSOLDataset,
+        *,
+        shuffle: bool,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        epoch: int = 0,
+        skip: int = 0,
+    ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside 0..{world_size - 1}")
+        self.dataset = dataset
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.skip = skip
+        self.epoch = epoch
+        dataset.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.skip = 0
+        self.epoch = epoch
+        self.dataset.set_epoch(epoch)
+
+    def _indices(self) -> list[int]:
+        size = len(self.dataset)
+        if not self.shuffle:
+            return list(range(size))[self.rank :: self.world_size]
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(size, generator=generator).tolist()
+        usable = (size // self.world_size) * self.world_size
+        return order[:usable][self.rank :: self.world_size]
+
+    def __iter__(self) -> Iterator[int]:
+        indices = self._indices()[self.skip :]
+        self.skip = 0
+        return iter(indices)
+
+    def __len__(self) -> int:
+        # The whole epoch even while skipping: Lightning counts a resumed epoch's batches from the saved index.
+        return len(self._indices())
+
+
+class WSOLDataModule(L.LightningDataModule):
+    """Train/val/test loaders over a dataset root; ``position`` reads the module's (epoch, batches done)."""
+
+    def __init__(self, root: Path, data: dict[str, Any], seed: int) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.data = data
+        self.seed = seed
+        transform_config = TransformConfig.from_dict(dict(data.get("transforms") or {}))
+        self.train_transform = build_transforms(transform_config, train=True)
+        self.eval_transform = build_transforms(transform_config, train=False)
+        self._resume: tuple[int, int] | None = None
+
+    def _rank(self) -> tuple[int, int]:
+        if self.trainer is None:
+            return 0, 1
+        return self.trainer.global_rank, self.trainer.world_size
+
+    def _loader(self, dataset: WSOLDataset, sampler: ShardSampler, batch_size: int) -> DataLoader:
+        workers = int(self.data["num_workers"])
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=collate,
+            persistent_workers=False,
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = WSOLDataset(self.root, self.data["train_split"], self.train_transform, seed=self.seed)
+        rank, world = self._rank()
+        epoch, done = self._resume or (0, 0)
+        self._resume = None
+        batch_size = int(self.data["batch_size"])
+        sampler = ShardSampler(
+            dataset, shuffle=True, seed=self.seed, rank=rank, world_size=world, epoch=epoch, skip=done * batch_size
+        )
+        return self._loader(dataset, sampler, batch_size)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        dataset = WSOLDataset(self.root, split, self.eval_transform, seed=self.seed)
+        rank, world = self._rank()
+        sampler = ShardSampler(dataset, shuffle=False, seed=self.seed, rank=rank, world_size=world)
+        return self._loader(dataset, sampler, int(self.data["eval_batch_size"] or self.data["batch_size"]))
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.data["val_split"])
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.data["test_split"])
+
+    def state_dict(self) -> dict[str, Any]:
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        position = getattr(module, "train_position", (0, 0))
+        return {"epoch": int(position[0]), "batches_done": int(position[1])}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resume = (int(state_dict["epoch"]), int(state_dict["batches_done"]))

@@ -1,0 +1,199 @@
+"""Using a trained checkpoint: load it safely, localize images, evaluate a dataset split.
+
+Checkpoints are read with ``torch.load(weights_only=True)``; the method is rebuilt from the config stored in
+the checkpoint (pretrained-weight options are dropped: the checkpoint's tensors replace them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from wsol.data.dataset import WSOLDataset, collate
+from wsol.data.images import read_image
+from wsol.data.transforms import JointTransform, TransformConfig, build_transforms
+from wsol.io import atomic_write_text
+from wsol.methods.base import Prediction, WSOLMethod
+from wsol.training.checkpoint import read_checkpoint
+from wsol.training.module import CHECKPOINT_KEY
+from wsol.training.run import instantiate_method
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A method in eval mode plus what the run knew: its config and class names."""
+
+    method: WSOLMethod
+    config: dict[str, Any]
+    class_names: list[str] = field(default_factory=list)
+
+
+def load_checkpoint(path: Path) -> tuple[WSOLMethod, dict[str, Any]]:
+    """``(method in eval mode, run config)`` from a ``wsol train`` checkpoint (``weights_only=True``)."""
+    loaded = load_checkpoint_full(path)
+    return loaded.method, loaded.config
+
+
+def load_checkpoint_full(path: Path) -> LoadedCheckpoint:
+    """Like :func:`load_checkpoint`, also returning the class names stored at training time."""
+    path = Path(path)
+    checkpoint = read_checkpoint(path)
+    state = checkpoint.get(CHECKPOINT_KEY)
+    if not isinstance(state, dict) or "config" not in state or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: not a `wsol train` checkpoint (no {CHECKPOINT_KEY!r} entry or no state_dict)")
+    config = state["config"]
+    options = dict(config["method"]["options"])
+    if options.get("weights") is not None:
+        options["weights"] = None
+    method = instantiate_method(config["method"]["name"], int(state["num_classes"]), options)
+    prefix = "method."
+    weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    try:
+        method.load_state_dict(weights)
+    except RuntimeError as err:
+        raise ValueError(f"{path}: the weights do not match the method in its config: {err}") from None
+    method.load_extra_state(state.get("method_state", {}))
+    method.eval()
+    return LoadedCheckpoint(method, config, list(state.get("class_names", [])))
+
+
+def eval_transform(config: Mapping[str, Any]) -> JointTransform:
+    """The evaluation transform of a run config's ``data.transforms``."""
+    return build_transforms(TransformConfig.from_dict(dict(config["data"].get("transforms") or {})), train=False)
+
+
+def cam_predict(method: WSOLMethod, cam: str, images: Tensor, classes: Tensor | None) -> Prediction:
+    """Maps of a post-hoc extractor (``wsol.cams``) on the method's classifier, for ``classes`` or argmax."""
+    from wsol.cams import build_extractor
+
+    cam_model = getattr(method, "cam_model", None)
+    if cam_model is None:
+        raise ValueError(f"--cam {cam}: method {type(method).__name__} exposes no classifier for post-hoc CAMs")
+    model, layer = cam_model()
+    with build_extractor(cam, model, layer) as extractor:
+        maps = extractor(images, classes, upsample_to="input")
+        logits = extractor.last_logits
+    logits = getattr(logits, "logits", logits)
+    return Prediction(logits=logits.detach(), maps=maps.detach())
+
+
+def _predict(method: WSOLMethod, images: Tensor, classes: Tensor | None, cam: str | None) -> Prediction:
+    if cam is not None:
+        return cam_predict(method, cam, images, classes)
+    with torch.no_grad():
+        return method.predict(images, classes=classes)
+
+
+def mask_boxes(mask: np.ndarray) -> tuple[list[float] | None, list[list[float]]]:
+    """``(largest, all)`` boxes ``x0, y0, x1, y1`` (continuous pixels) of the outer contours of a binary mask.
+
+    The largest is the contour of largest polygon area (wsolevaluation's rule); ``None`` for an empty mask.
+    """
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    boxes = []
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        boxes.append([float(x), float(y), float(x + w), float(y + h)])
+    if not boxes:
+        return None, []
+    largest = int(np.argmax([cv2.contourArea(contour) for contour in contours]))
+    return boxes[largest], boxes
+
+
+@dataclass
+class ImageLocalization:
+    """One image's prediction at its original resolution."""
+
+    path: Path
+    predicted_class: int
+    probabilities: list[float]
+    map: np.ndarray
+    mask: np.ndarray
+    threshold: float | None
+    largest_box: list[float] | None
+    boxes: list[list[float]]
+
+
+def predict_images(
+    method: WSOLMethod,
+    config: Mapping[str, Any],
+    paths: Sequence[Path],
+    *,
+    cam: str | None = None,
+    threshold: float | None = None,
+) -> Iterator[ImageLocalization]:
+    """Localize each image (predicted class): map resized to the original size, mask, contour boxes.
+
+    The mask is the method's own decision (``Prediction.masks``) when it has one and ``threshold`` is None,
+    otherwise ``map >= threshold`` (default 0.5).
+    """
+    transform = eval_transform(config)
+    for path in paths:
+        image = read_image(Path(path))
+        height, width = image.shape[:2]
+        tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
+        empty = torch.zeros(1, height, width)
+        inputs, _, _, _ = transform(tensor, empty, empty.bool(), torch.zeros(0, 4))
+        prediction = _predict(method, inputs[None], None, cam)
+        probabilities = torch.softmax(prediction.logits[0].double(), dim=0)
+        heatmap = prediction.maps[0].double().cpu().numpy()
+        heatmap = np.clip(cv2.resize(heatmap, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+        if prediction.masks is not None and threshold is None:
+            own = prediction.masks[0].cpu().numpy().astype(np.uint8)
+            mask = cv2.resize(own, (width, height), interpolation=cv2.INTER_NEAREST) > 0
+            used: float | None = None
+        else:
+            used = 0.5 if threshold is None else threshold
+            mask = heatmap >= used
+        largest, boxes = mask_boxes(mask)
+        yield ImageLocalization(
+            path=Path(path),
+            predicted_class=int(probabilities.argmax()),
+            probabilities=[float(p) for p in probabilities],
+            map=heatmap.astype(np.float32),
+            mask=mask,
+            threshold=used,
+            largest_box=largest,
+            boxes=boxes,
+        )
+
+
+def evaluate_checkpoint(
+    checkpoint: Path, data_root: Path, split: str, cam: str | None, out_dir: Path, config: Any
+) -> Any:
+    """Evaluate a checkpoint on ``split`` of ``data_root`` with ``WSOLEvaluator(config)`` (GT-class maps).
+
+    ``cam`` selects a post-hoc extractor of ``wsol.cams`` on the method's classifier; ``None`` uses the
+    method's own maps. Writes ``out_dir/metrics.json`` and returns the ``EvaluationResult``.
+    """
+    from wsol.evaluation import WSOLEvaluator
+
+    method, run_config = load_checkpoint(checkpoint)
+    dataset = WSOLDataset(Path(data_root), split, eval_transform(run_config))
+    data = run_config["data"]
+    loader = DataLoader(dataset, batch_size=int(data.get("eval_batch_size") or data["batch_size"]), collate_fn=collate)
+    evaluator = WSOLEvaluator(config)
+    for batch in loader:
+        prediction = _predict(method, batch["image"], batch["label"], cam)
+        evaluator.update(
+            prediction.maps.float(),
+            masks=batch["mask"],
+            ignore=batch["ignore"],
+            has_mask=batch["has_mask"],
+            boxes=batch["boxes"],
+            labels=batch["label"],
+            logits=prediction.logits,
+        )
+    result = evaluator.compute()
+    payload = {"checkpoint": str(checkpoint), "data": str(data_root), "split": split, "cam": cam, **result.to_dict()}
+    atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")
+    return result

@@ -1,0 +1,207 @@
+"""``train(config)``: one training run in a run folder, with resume, DDP, model selection and a test report.
+
+Run folder ``<output_dir>/<name>/``: ``config.yaml`` (resolved), ``checkpoints/{last,best}.ckpt``,
+``logs/csv/metrics.csv``, ``logs/tensorboard/``, and ``metrics.json`` (validation and test metrics of the
+selected checkpoint, written at the end).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from wsol.io import atomic_write_text
+from wsol.methods import WSOLMethod, build_method
+from wsol.training.checkpoint import BEST_NAME, LAST_NAME, AtomicCheckpointIO, LastCheckpoint, read_checkpoint
+from wsol.training.config import SELECTION_MODES, load_config, to_plain
+from wsol.training.datamodule import WSOLDataModule
+from wsol.training.module import CHECKPOINT_KEY, WSOLLightningModule
+
+RUN_DIR_ENV = "WSOL_RUN_DIR"
+"""Set by the launching process so that DDP child processes write into the same run folder."""
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class RunResult:
+    """Where a run wrote its files and the metrics of its selected checkpoint."""
+
+    run_dir: Path
+    checkpoint: Path
+    val: dict[str, float]
+    test: dict[str, float]
+    train_seconds: float
+
+
+def resolve_data_root(data: Mapping[str, Any]) -> Path:
+    """``data.root``, or the synthetic benchmark generated once into ``data.cache_dir`` (default
+    ``$WSOL_CACHE_DIR`` or ``~/.cache/wsol``) with the ``data.synthetic`` options of ``ensure_synthetic``."""
+    if data.get("root"):
+        root = Path(data["root"]).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"data.root: {root} is not a folder (expected a dataset written by `wsol data`)")
+        return root
+    from wsol.data.synth import ensure_synthetic
+
+    options = dict(data.get("synthetic") or {})
+    try:
+        return Path(ensure_synthetic(data.get("cache_dir"), **options))
+    except TypeError as err:
+        raise ValueError(f"data.synthetic: invalid options {options}: {err}") from None
+
+
+def instantiate_method(name: str, num_classes: int, options: Mapping[str, Any]) -> WSOLMethod:
+    """A registered method (``wsol.methods.METHODS``) or an external ``package.module:Class``."""
+    try:
+        if ":" in name:
+            module_name, _, class_name = name.partition(":")
+            cls = getattr(importlib.import_module(module_name), class_name)
+            method = cls(num_classes=num_classes, **dict(options))
+        else:
+            method = build_method(name, num_classes, options)
+    except TypeError as err:
+        raise ValueError(f"method.options: invalid options for method {name!r}: {err}") from None
+    if not isinstance(method, WSOLMethod):
+        raise ValueError(f"method.name: {name!r} is not a WSOLMethod subclass")
+    return method
+
+
+def _is_launcher() -> bool:
+    return all(int(os.environ.get(var, "0")) == 0 for var in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+def _run_dir(config: DictConfig) -> Path:
+    inherited = os.environ.get(RUN_DIR_ENV)
+    if inherited and not _is_launcher():
+        return Path(inherited)
+    name = config.name or f"{config.method.name.replace(':', '.')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path(config.output_dir).expanduser().absolute() / name
+
+
+def _trainer(config: DictConfig, run_dir: Path, callbacks: list[Any], loggers: list[Any] | bool) -> L.Trainer:
+    t = config.trainer
+    limits = {
+        key: getattr(t, key) for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches")
+    }
+    return L.Trainer(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        deterministic=t.deterministic,
+        max_epochs=t.max_epochs,
+        max_steps=t.max_steps,
+        check_val_every_n_epoch=t.check_val_every_n_epoch,
+        log_every_n_steps=t.log_every_n_steps,
+        enable_progress_bar=t.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+        default_root_dir=run_dir,
+        plugins=[AtomicCheckpointIO()],
+        callbacks=callbacks,
+        logger=loggers,
+        **{key: value for key, value in limits.items() if value is not None},
+    )
+
+
+def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = False) -> RunResult:
+    """Train, select a checkpoint on ``trainer.select_on``, evaluate it on val and test, write metrics.json."""
+    run_dir = Path(run_dir) if run_dir is not None else _run_dir(config)
+    checkpoint_dir = run_dir / "checkpoints"
+    last_path = checkpoint_dir / LAST_NAME
+    if resume and not last_path.is_file():
+        raise FileNotFoundError(f"{last_path}: no checkpoint to resume from in run folder {run_dir}")
+    if not resume and last_path.exists():
+        raise ValueError(f"{run_dir}: the run folder already has checkpoints; use --resume or another name")
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    plain = to_plain(config)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    root = resolve_data_root(plain["data"])
+    from wsol.data.format import read_dataset_info
+
+    info = read_dataset_info(root)
+    if not plain["data"]["transforms"]:
+        # The dataset's suggested transform (the synthetic benchmark records one); stored in the run config.
+        plain["data"]["transforms"] = dict(info.extra.get("transform") or {})
+    method = instantiate_method(config.method.name, info.num_classes, plain["method"]["options"])
+    module = WSOLLightningModule(method, plain, class_names=info.class_names)
+    datamodule = WSOLDataModule(root, plain["data"], seed=config.seed)
+    if _is_launcher():
+        atomic_write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(plain)))
+
+    select_on = config.trainer.select_on
+    mode = SELECTION_MODES[select_on]
+    best = ModelCheckpoint(
+        dirpath=checkpoint_dir,
+        filename=BEST_NAME.removesuffix(".ckpt"),
+        monitor=select_on,
+        mode=mode,
+        save_top_k=1,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+        save_on_train_epoch_end=False,
+    )
+    callbacks: list[Any] = [best, LastCheckpoint(checkpoint_dir, config.trainer.checkpoint_every_n_steps)]
+    if config.trainer.patience is not None:
+        callbacks.insert(
+            0, EarlyStopping(monitor=select_on, mode=mode, patience=config.trainer.patience, check_on_train_epoch_end=False)
+        )
+    loggers = [
+        CSVLogger(save_dir=run_dir, name="logs", version="csv"),
+        TensorBoardLogger(save_dir=run_dir, name="logs", version="tensorboard", default_hp_metric=False),
+    ]
+    trainer = _trainer(config, run_dir, callbacks, loggers)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last_path if resume else None, weights_only=True)
+    train_seconds = time.perf_counter() - start
+
+    selected = Path(best.best_model_path) if best.best_model_path else last_path
+    checkpoint = read_checkpoint(selected)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.method.load_extra_state(checkpoint[CHECKPOINT_KEY]["method_state"])
+    evaluator = _trainer(config, run_dir, [], False)
+    evaluator.validate(module, datamodule=datamodule, verbose=False)
+    val = dict(module.last_metrics)
+    evaluator.test(module, datamodule=datamodule, verbose=False)
+    result = RunResult(run_dir, selected, val=val, test=dict(module.last_metrics), train_seconds=train_seconds)
+    if evaluator.is_global_zero:
+        payload = {
+            "checkpoint": str(selected.relative_to(run_dir)),
+            "select_on": select_on,
+            "epochs_trained": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "train_seconds": round(train_seconds, 2),
+            "val": result.val,
+            "test": result.test,
+        }
+        atomic_write_text(run_dir / METRICS_FILE, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def train_from_cli(config_path: Path | None, overrides: Sequence[str], resume: Path | None) -> RunResult:
+    """``wsol train``: a new run from a YAML + overrides, or ``--resume RUN_DIR`` (overrides apply on top)."""
+    if resume is None:
+        return train(load_config(config_path, overrides))
+    run_dir = Path(resume)
+    saved = run_dir / CONFIG_FILE
+    if not saved.is_file():
+        raise FileNotFoundError(f"{saved}: not a run folder of `wsol train` (no {CONFIG_FILE})")
+    base = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    assert isinstance(base, dict)
+    config = load_config(config_path, overrides, base=base)
+    return train(config, run_dir=run_dir, resume=True)

@@ -1,0 +1,70 @@
+"""Config loading: defaults <- YAML <- dot-list overrides, with errors naming the key and its source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wsol.training.config import load_config, to_plain
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_defaults_are_cam_gap_on_synthetic() -> None:
+    config = load_config()
+    assert config.method.name == "cam"
+    assert dict(config.method.options) == {}
+    assert config.data.root is None
+    assert config.optim.nesterov is True
+    assert config.trainer.select_on == "val/error"
+
+
+def test_yaml_then_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("optim:\n  lr: 0.5\nmethod:\n  options:\n    head: max\ntrainer:\n  max_epochs: 7\n")
+    config = load_config(path, ["optim.lr=0.25", "method.options.head_options.k=3", "trainer.devices=2"])
+    assert config.optim.lr == 0.25
+    assert config.trainer.max_epochs == 7
+    assert to_plain(config)["method"]["options"] == {"head": "max", "head_options": {"k": 3}}
+    assert config.trainer.devices == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.learning_rate=0.1"], "optim.learning_rate"),
+        (["trainer.max_epochs=abc"], "trainer.max_epochs"),
+        (["seed"], "expected KEY=VALUE"),
+        (["trainer.select_on=val/accuracy"], "trainer.select_on"),
+        (["optim.name=rmsprop"], "optim.name"),
+        (["optim.gamma=0"], "gamma"),
+    ],
+)
+def test_bad_overrides_name_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        load_config(None, overrides)
+
+
+def test_unknown_yaml_key_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("trainer:\n  epochs: 3\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml.*trainer\.epochs"):
+        load_config(path)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
+        load_config(Path("nowhere.yaml"))
+
+
+def test_saved_config_is_the_base_of_a_resume() -> None:
+    saved = to_plain(load_config(None, ["optim.lr=0.3", "name=run1"]))
+    config = load_config(None, ["trainer.max_epochs=4"], base=saved)
+    assert (config.optim.lr, config.name, config.trainer.max_epochs) == (0.3, "run1", 4)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_presets_load(path: Path) -> None:
+    config = load_config(path)
+    assert config.method.name
