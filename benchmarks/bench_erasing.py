@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -130,8 +131,17 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    env = dict(os.environ)
+    if spec["args"]["fixed_mmap_threshold"]:
+        # glibc otherwise raises its mmap threshold after large frees and serves later tensors from the heap,
+        # where batches of varying size fragment it: peak RSS then grows without any tensor being larger.
+        env["MALLOC_MMAP_THRESHOLD_"] = str(128 * 1024)
     result = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True, check=False
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     if result.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{result.stderr[-4000:]}")
@@ -153,6 +163,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fixed-mmap-threshold",
+        action="store_true",
+        help="CPU: fix glibc's mmap threshold (128 KiB): peak RSS then reflects tensors, not heap reuse",
+    )
     parser.add_argument(
         "--cache-dir", default=None, help="synthetic data cache (default: a temporary folder)"
     )
@@ -188,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"backbone {args.backbone}, batch {args.batch_size}, {args.train} images of {args.image_size}px, "
         f"device {args.device}, {args.threads} threads, median of {args.repeats}"
+        + (", fixed mmap threshold" if args.fixed_mmap_threshold else "")
     )
     header = ("config", "s/epoch", "x time", "peak MiB", "x mem", "steps", "fwd/img")
     print(f"{header[0]:28s} " + " ".join(f"{h:>8s}" for h in header[1:]))

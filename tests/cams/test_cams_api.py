@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -40,7 +41,8 @@ def test_one_target_broadcasts_and_list_tensor_callable_agree(small_net) -> None
         by_tensor = extractor(x, torch.tensor([1]), **RAW)
         by_callable = extractor(x, ClassScore(1), **RAW)
         by_callables = extractor(x, [ClassScore(1)] * 3, **RAW)
-    for other in (by_list, by_tensor, by_callable, by_callables):
+        by_numpy = extractor(x, list(np.array([1, 1, 1])), **RAW)  # NumPy integers
+    for other in (by_list, by_tensor, by_callable, by_callables, by_numpy):
         torch.testing.assert_close(by_int, other)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from wsol.data.synth import SynthConfig, generate_synthetic
 
-TINY = SynthConfig(preset="natural-multi", image_size=48, train=8, val=4, test=4, seed=3)
+TINY = SynthConfig(preset="natural-multi", image_size=64, train=8, val=4, test=4, seed=3)
 
 
 @pytest.fixture(scope="session")

@@ -26,21 +26,21 @@ from wsol.io import atomic_directory
 
 def test_batch_contract(tiny_synth: Path) -> None:
     transform = build_transforms(
-        TransformConfig.from_dict({"preset": "synthetic", "crop_size": 40}), train=True
+        TransformConfig.from_dict({"preset": "synthetic", "crop_size": 56}), train=True
     )
     dataset = WSOLDataset(tiny_synth, "train", transform)
     batch = collate([dataset[i] for i in range(4)])
-    assert batch["image"].dtype == torch.float32 and batch["image"].shape == (4, 3, 40, 40)
+    assert batch["image"].dtype == torch.float32 and batch["image"].shape == (4, 3, 56, 56)
     assert batch["label"].dtype == torch.int64 and batch["label"].shape == (4,)
-    assert batch["mask"].dtype == torch.float32 and batch["mask"].shape == (4, 1, 40, 40)
+    assert batch["mask"].dtype == torch.float32 and batch["mask"].shape == (4, 1, 56, 56)
     assert set(batch["mask"].unique().tolist()) <= {0.0, 1.0}
-    assert batch["ignore"].dtype == torch.bool and batch["ignore"].shape == (4, 1, 40, 40)
+    assert batch["ignore"].dtype == torch.bool and batch["ignore"].shape == (4, 1, 56, 56)
     assert batch["has_mask"].dtype == torch.bool and batch["has_mask"].all()
     assert len(batch["boxes"]) == 4 and all(
         b.dtype == torch.float32 and b.shape[1] == 4 for b in batch["boxes"]
     )
     assert batch["image_id"] == [f"train/train_{i:05d}.png" for i in range(4)]
-    assert batch["orig_size"].dtype == torch.int64 and batch["orig_size"].tolist() == [[48, 48]] * 4
+    assert batch["orig_size"].dtype == torch.int64 and batch["orig_size"].tolist() == [[64, 64]] * 4
     # normalised with mean/std 0.5: values in [-1, 1], and denormalize inverts it
     assert batch["image"].min() >= -1.0 and batch["image"].max() <= 1.0
     eval_sample = WSOLDataset(tiny_synth, "train")[0]
@@ -123,7 +123,7 @@ def test_collate_refuses_images_of_different_sizes() -> None:
 
 def test_draws_do_not_depend_on_workers_and_follow_the_epoch(tiny_synth: Path) -> None:
     transform = build_transforms(
-        TransformConfig.from_dict({"preset": "synthetic", "crop_size": 40}), train=True
+        TransformConfig.from_dict({"preset": "synthetic", "crop_size": 56}), train=True
     )
     dataset = WSOLDataset(tiny_synth, "train", transform, seed=11)
 

@@ -42,22 +42,11 @@ def test_an_image_does_not_depend_on_the_split_size(tiny_config: SynthConfig) ->
 
 
 def _decode_glyph(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """Read the 3 x 3 pattern of a natural-preset glyph (1-px paper frame, ink cells darker than paper)."""
+    """Read the 4 x 4 pattern of a natural-preset glyph (1-px paper frame, ink cells darker than paper)."""
     x0, y0, x1, y1 = box
-    cell = (x1 - x0 - 2) // 3
-    grey = image.astype(np.float32).mean(2)
-    means = np.array(
-        [
-            [
-                grey[
-                    y0 + 1 + gy * cell : y0 + 1 + (gy + 1) * cell,
-                    x0 + 1 + gx * cell : x0 + 1 + (gx + 1) * cell,
-                ].mean()
-                for gx in range(3)
-            ]
-            for gy in range(3)
-        ]
-    )
+    cell = (x1 - x0 - 2) // 4
+    grey = image.astype(np.float32).mean(2)[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1]
+    means = grey.reshape(4, cell, 4, cell).mean((1, 3))
     return (means < (means.max() + means.min()) / 2).astype(np.uint8)
 
 
@@ -70,7 +59,7 @@ def _which(pattern: np.ndarray, patterns: tuple[np.ndarray, ...]) -> int | None:
 
 @pytest.mark.parametrize("preset", ["natural", "natural-multi", "histology"])
 def test_ground_truth_invariants(preset: str) -> None:
-    config = SynthConfig(preset=preset, image_size=64, train=24)
+    config = SynthConfig(preset=preset, image_size=96, train=24)
     classes, distractors = codebook()
     fractions = []
     for index in range(config.train):
@@ -103,13 +92,13 @@ def test_ground_truth_invariants(preset: str) -> None:
 
 def test_codebook_is_rotation_invariant_and_separated() -> None:
     classes, distractors = codebook()
-    assert len(classes) >= 10 and len(distractors) == 4
+    assert len(classes) == 16 and len(distractors) == 4
     orbits = [_orbit(p) for p in classes + distractors]
     for i, a in enumerate(orbits):
         for b in orbits[i + 1 :]:
-            assert min(int(np.abs(x.astype(int) - y).sum()) for x in a for y in b) >= 2
-    # ink density carries no class signal: 4 or 5 cells on in every pattern
-    assert {int(p.sum()) for p in classes + distractors} <= {4, 5}
+            assert min(int(np.abs(x.astype(int) - y).sum()) for x in a for y in b) >= 4
+    # ink density carries no class signal: 6 to 8 of 16 cells on in every pattern
+    assert {int(p.sum()) for p in classes + distractors} <= {6, 7, 8}
 
 
 def test_body_evidence_follows_the_class_band() -> None:
@@ -130,12 +119,12 @@ def test_round_trip_dataset_loads_masks_and_boxes(tiny_synth: Path, tiny_config:
         assert len(dataset) == count and dataset.num_classes == 4
         for index in range(len(dataset)):
             sample = dataset[index]
-            assert sample["has_mask"] and sample["image"].shape == (3, 48, 48)
+            assert sample["has_mask"] and sample["image"].shape == (3, 64, 64)
             instances = read_mask(tiny_synth / "masks" / sample["image_id"])
             assert np.array_equal(sample["mask"][0].numpy() > 0, instances > 0)
             assert np.array_equal(sample["boxes"].numpy(), boxes_from_mask(instances))
     batch = collate([WSOLDataset(tiny_synth, "val")[i] for i in range(2)])
-    assert batch["mask"].shape == (2, 1, 48, 48) and batch["orig_size"].tolist() == [[48, 48], [48, 48]]
+    assert batch["mask"].shape == (2, 1, 64, 64) and batch["orig_size"].tolist() == [[64, 64], [64, 64]]
     assert {kind for items in parts.values() for kind, _ in items} >= {"part", "distractor"}
     info = json.loads((tiny_synth / "dataset.json").read_text())
     assert info["extra"]["config"]["seed"] == TINY.seed and info["splits"] == ["train", "val", "test"]
@@ -185,10 +174,10 @@ def _cli(argv: list[str]) -> int:
 
 def test_cli_writes_a_dataset_and_refuses_to_overwrite(tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli"
-    argv = ["synth", "--out", str(out), "--preset", "natural-multi", "--image-size", "48"]
+    argv = ["synth", "--out", str(out), "--preset", "natural-multi", "--image-size", "64"]
     argv += ["--train", "3", "--val", "2", "--test", "2", "--num-classes", "3", "--instances", "2", "3"]
     assert _cli(argv) == 0
-    assert "3 classes, 48 px, train/val/test 3/2/2" in capsys.readouterr().out
+    assert "3 classes, 64 px, train/val/test 3/2/2" in capsys.readouterr().out
     batch = collate([WSOLDataset(out, "train")[i] for i in range(3)])
     assert batch["has_mask"].all() and all(len(boxes) >= 2 for boxes in batch["boxes"])
     assert _cli(argv) == 2

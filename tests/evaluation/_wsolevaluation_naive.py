@@ -1,8 +1,9 @@
 """An independent, deliberately naive re-implementation of wsolevaluation's evaluators (per-threshold loops).
 
-Written from the reference's description (research/peers.md §1.3-1.7): one ``cv2.threshold`` + ``findContours`` per
-τ on the full map, ``max(contours, key=cv2.contourArea)``, ``boundingRect`` with the ``min(x + w, W - 1)`` end,
-pairwise IoU with the +1 convention in plain Python, ``np.histogram`` PxAP. It shares no code with ``wsol``.
+Written from the reference's description (research/peers.md §1.3-1.7): one ``cv2.threshold`` +
+``findContours`` per τ on the full map, ``max(contours, key=cv2.contourArea)``, ``boundingRect`` with the
+``min(x + w, W - 1)`` end, pairwise IoU with the +1 convention in plain Python, ``np.histogram`` PxAP. It
+shares no code with ``wsol``.
 """
 
 from __future__ import annotations

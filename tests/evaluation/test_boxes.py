@@ -10,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wsol.evaluation import box_correctness, boxes_from_map, iou_matrix
+from wsol.evaluation.boxes import level_ious
 from wsol.evaluation.parity import quantize
 
 DELTAS = [30, 50, 70]
+ENGINES = ("trace",) if level_ious is None else ("sweep", "trace")  # the sweep engine needs numba
 
 
 def test_iou_matrix_hand_computed() -> None:
@@ -78,7 +80,9 @@ def test_all_zero_map_gives_the_reference_null_box() -> None:
     m = np.zeros((6, 6))
     assert boxes_from_map(m, 0.3, multi_contour=False).tolist() == [[0, 0, 0, 0]]
     assert boxes_from_map(m, 0.3, multi_contour=False, convention="inclusive").shape == (0, 4)
-    largest, every = box_correctness(quantize(m), np.arange(0, 1, 0.1), np.array([[0, 0, 0, 0]]), np.array([0.5]))
+    largest, every = box_correctness(
+        quantize(m), np.arange(0, 1, 0.1), np.array([[0, 0, 0, 0]]), np.array([0.5])
+    )
     assert largest.all() and every.all()  # the null box is the pixel (0, 0): IoU 1 with a GT box there
     largest, _ = box_correctness(
         quantize(m), np.arange(0, 1, 0.1), np.array([[0, 0, 0, 0]]), np.array([0.5]), "inclusive"
@@ -137,16 +141,41 @@ def _random_gt(rng: np.random.Generator, size: tuple[int, int]) -> list[list[int
 
 
 def test_parity_with_the_naive_loop_on_1200_random_and_adversarial_maps() -> None:
-    """Done-when criterion: the fast path equals the naive per-τ loop on >= 1,000 maps (bit-identical)."""
+    """Done-when criterion: both engines equal the naive per-τ loop on >= 1,000 maps (bit-identical)."""
     rng = np.random.default_rng(2024)
     taus = np.arange(0, 1, 0.05)
     for index in range(1200):
         scoremap = _random_map(rng, index % 6)
         gt = _random_gt(rng, scoremap.shape)
-        largest, every = box_correctness(quantize(scoremap), taus, np.array(gt), np.array(DELTAS) / 100)
         naive_largest, naive_every = naive_correct(scoremap, taus, gt, DELTAS)
-        np.testing.assert_array_equal(largest, naive_largest, err_msg=str(index))
-        np.testing.assert_array_equal(every, naive_every, err_msg=str(index))
+        for engine in ENGINES:
+            largest, every = box_correctness(
+                quantize(scoremap), taus, np.array(gt), np.array(DELTAS) / 100, engine=engine
+            )
+            np.testing.assert_array_equal(largest, naive_largest, err_msg=f"{engine} map {index}")
+            np.testing.assert_array_equal(every, naive_every, err_msg=f"{engine} map {index}")
+
+
+@pytest.mark.skipif(level_ious is None, reason="the sweep engine needs numba")
+def test_engines_agree_on_224px_maps_at_fine_tau() -> None:
+    """Full-size smooth and fragmented maps at τ step 0.001, several GT boxes, both conventions."""
+    rng = np.random.default_rng(5)
+    taus = np.arange(0, 1, 0.001)
+    for index in range(6):
+        scoremap = (_smooth if index % 2 else _fragmented)(rng, 224)
+        gt = np.array(_random_gt(rng, scoremap.shape))
+        for convention in ("wsolevaluation", "inclusive"):
+            sweep = box_correctness(quantize(scoremap), taus, gt, np.array(DELTAS) / 100, convention, "sweep")
+            trace = box_correctness(quantize(scoremap), taus, gt, np.array(DELTAS) / 100, convention, "trace")
+            np.testing.assert_array_equal(sweep[0], trace[0])
+            np.testing.assert_array_equal(sweep[1], trace[1])
+
+
+def test_unknown_engine_is_rejected() -> None:
+    with pytest.raises(ValueError, match="engine"):
+        box_correctness(
+            np.ones((4, 4), np.uint8), np.array([0.5]), np.array([[0, 0, 1, 1]]), np.array([0.5]), engine="x"
+        )
 
 
 @settings(max_examples=60, deadline=None)
@@ -158,3 +187,37 @@ def test_parity_with_the_naive_loop_on_1200_random_and_adversarial_maps() -> Non
 def test_boxes_from_map_matches_naive(cells: list[int], tau: float, multi: bool) -> None:
     m = cv2.resize(np.array(cells, np.float32).reshape(6, 6) / 255, (18, 18), interpolation=cv2.INTER_NEAREST)
     assert boxes_from_map(m, tau, multi_contour=multi).tolist() == naive_boxes(m, tau, multi)
+
+
+@pytest.mark.parametrize("shape", [(1, 9), (9, 1), (2, 2), (1, 1), (3, 40)])
+def test_degenerate_shapes_match_naive(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(11)
+    taus = np.arange(0, 1, 0.1)
+    for _ in range(20):
+        scoremap = (rng.random(shape) * (rng.random(shape) > 0.4)).astype(np.float32)
+        gt = [[0, 0, shape[1] - 1, shape[0] - 1], [0, 0, 0, 0]]
+        naive_largest, naive_every = naive_correct(scoremap, taus, gt, DELTAS)
+        for engine in ENGINES:
+            largest, every = box_correctness(
+                quantize(scoremap), taus, np.array(gt), np.array(DELTAS) / 100, engine=engine
+            )
+            np.testing.assert_array_equal(largest, naive_largest)
+            np.testing.assert_array_equal(every, naive_every)
+
+
+@pytest.mark.skipif(level_ious is None, reason="the sweep engine needs numba")
+def test_euler_numbers_equal_components_minus_holes() -> None:
+    """The shortcut that skips the foreground sweep relies on these bit-quad Euler numbers."""
+    from scipy import ndimage
+
+    from wsol.evaluation.level_sets import _euler_numbers
+
+    rng = np.random.default_rng(8)
+    for _ in range(60):
+        height, width = rng.integers(1, 16, 2)
+        q = (rng.integers(0, 256, (height, width)) * (rng.random((height, width)) > 0.3)).astype(np.uint8)
+        euler = _euler_numbers(np.pad(q.astype(np.int16), 1, constant_values=-1))
+        for t in range(0, 256, 5):
+            components = ndimage.label(q > t, np.ones((3, 3)))[1]
+            background = ndimage.label(np.pad(q <= t, 1, constant_values=True))[1]
+            assert euler[t] == components - (background - 1)

@@ -30,7 +30,9 @@ def test_minmax_normalize_range_and_affine_invariance(values) -> None:  # type: 
     for i in range(2):
         if maps[i].max() > maps[i].min() + 1e-2:
             assert out[i].max() == 1 and out[i].min() == 0
-            torch.testing.assert_close(minmax_normalize(3 * maps[i : i + 1] + 7), out[i : i + 1], atol=1e-4, rtol=0)
+            torch.testing.assert_close(
+                minmax_normalize(3 * maps[i : i + 1] + 7), out[i : i + 1], atol=1e-4, rtol=0
+            )
 
 
 @pytest.mark.parametrize("head", ["gap", "max", "lse", "wildcat", "mil", "wgap"])
@@ -75,3 +77,13 @@ def test_bad_options_are_clear_errors() -> None:
         PoolingHeadMethod(2, head="avg")
     with pytest.raises(ValueError, match="new_layers_lr_mult"):
         PoolingHeadMethod(2, new_layers_lr_mult=0)
+
+
+def test_backbone_weights_file_is_loaded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    source = PoolingHeadMethod(3, backbone="tiny", head="gap")
+    path = tmp_path / "tiny.pth"
+    torch.save(source.classifier.backbone.state_dict(), path)
+    torch.manual_seed(123)
+    loaded = PoolingHeadMethod(3, backbone="tiny", head="gap", weights=str(path))
+    for key, value in source.classifier.backbone.state_dict().items():
+        assert torch.equal(loaded.classifier.backbone.state_dict()[key], value), key

@@ -1,5 +1,4 @@
-"""Loss helpers of min-max entropy / max-min uncertainty against hand-computed values (seed 000 §3.2, TMI
-ASC)."""
+"""Min-max entropy / max-min uncertainty loss helpers vs hand-computed values (seed 000 §3.2, TMI ASC)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from wsol.evaluation.evaluator import EvaluatorConfig
 from wsol.methods import build_method
 from wsol.methods.minmax_entropy import MinMaxEntropy
 from wsol.models import BACKBONES
@@ -36,6 +37,8 @@ def test_all_presets_are_present() -> None:
 def test_config_builds_the_method(path: Path) -> None:
     config = load_config(path, ["data.root=/data/placeholder"] if path.parent.name == "paper" else [])
     assert config.method.name == "minmax_entropy"
+    evaluator = EvaluatorConfig(**config.eval)
+    assert evaluator.normalize is False and evaluator.pixel_threshold == 0.5  # F1 of M+ > 0.5
     options = dict(config.method.options)
     assert options["backbone"] in BACKBONES
     if path.parent.name == "paper":

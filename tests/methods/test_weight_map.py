@@ -21,7 +21,7 @@ from wsol.methods.weight_map import (
     inner_triplet_loss,
     load_trained_method,
 )
-from wsol.methods.weight_map_generator import SkipDecoder, WeightMapGenerator
+from wsol.methods.weight_map_generator import SkipDecoder, WeightMapGenerator, build_generator
 from wsol.models import build_classifier
 
 
@@ -118,6 +118,15 @@ def test_generator_map_is_in_unit_interval_at_input_resolution(size: tuple[int, 
     maps = generator(torch.randn(2, 3, *size))
     assert maps.shape == (2, *size)
     assert bool(((maps > 0) & (maps < 1)).all())
+
+
+def test_generator_on_the_library_tiny_backbone() -> None:
+    """``tiny`` keeps layer3/layer4 at stride 8: the blocks without a size change must not up-sample."""
+    generator = build_generator("tiny")
+    images = torch.randn(2, 3, 40, 48)
+    sizes = [tuple(f.shape[-2:]) for f in generator.encoder.stages(images)]
+    assert sizes[-1] == sizes[-2] == (5, 6)
+    assert generator(images).shape == (2, 40, 48)
 
 
 def test_decoder_follows_the_skip_layout() -> None:

@@ -125,12 +125,35 @@ def test_rng_state_round_trip_is_weights_only_safe(tmp_path: Path) -> None:
     import numpy as np
 
     torch.manual_seed(5)
-    np.random.seed(5)
+    np.random.seed(5)  # noqa: NPY002
     random.seed(5)
     path = tmp_path / "rng.ckpt"
     AtomicCheckpointIO().save_checkpoint({"rng": _rng_state()}, path)
-    expected = (torch.rand(3), np.random.rand(3), random.random())
+    expected = (torch.rand(3), np.random.rand(3), random.random())  # noqa: NPY002
     _set_rng_state(read_checkpoint(path)["rng"])
     assert torch.equal(torch.rand(3), expected[0])
-    assert np.array_equal(np.random.rand(3), expected[1])
+    assert np.array_equal(np.random.rand(3), expected[1])  # noqa: NPY002
     assert random.random() == expected[2]
+
+
+def test_class_balanced_loader_batches_and_resume(tmp_path: Path) -> None:
+    from wsol.data.synth import ensure_synthetic
+    from wsol.training.datamodule import WSOLDataModule
+
+    root = ensure_synthetic(tmp_path, image_size=32, train=24, val=4, test=4)
+    data = {
+        "transforms": {},
+        "train_split": "train",
+        "batch_size": 6,
+        "num_workers": 0,
+        "sampler": "class_balanced",
+        "images_per_class": 2,
+    }
+    module = WSOLDataModule(root, data, seed=1)
+    batches = [batch["label"].tolist() for batch in module.train_dataloader()]
+    assert len(batches) == 4
+    for labels in batches:
+        assert len(labels) == 6 and all(labels.count(label) == 2 for label in labels)
+    module.load_state_dict({"epoch": 0, "batches_done": 3})
+    resumed = [batch["label"].tolist() for batch in module.train_dataloader()]
+    assert resumed == batches[3:]

@@ -7,8 +7,6 @@ Runs go through the CLI in subprocesses (single-threaded, as DDP children would 
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +16,7 @@ from typing import Any
 
 import pytest
 import torch
+from engine_helpers import TINY, cli_env, read_metrics, run_cli, train_command
 
 from wsol.methods.cam_baseline import PoolingHeadMethod
 from wsol.training.checkpoint import read_checkpoint
@@ -25,52 +24,9 @@ from wsol.training.config import load_config
 from wsol.training.module import NonFiniteLossError
 from wsol.training.run import train
 
-HERE = Path(__file__).resolve().parent
-TINY = [
-    "data.synthetic.train=32",
-    "data.synthetic.val=8",
-    "data.synthetic.test=8",
-    "data.synthetic.image_size=32",
-    "data.batch_size=8",
-    "trainer.max_epochs=2",
-    "trainer.progress_bar=false",
-    "trainer.log_every_n_steps=1",
-    "trainer.checkpoint_every_n_steps=1",
-    "eval.cam_curve_interval=0.01",
-    "optim.lr=0.05",
-]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]))
-    return env
-
-
-def _command(out: Path, name: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "wsol.cli.main", "train", *TINY, f"output_dir={out}", f"name={name}", *extra]
-
-
-def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def _metrics(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "metrics.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One uninterrupted run, shared by the determinism, resume and inference tests."""
-    out = tmp_path_factory.mktemp("runs")
-    _run(_command(out, "reference"), out)
-    return out / "reference"
-
 
 def test_run_folder_and_safe_checkpoints(reference: Path) -> None:
-    metrics = _metrics(reference)
+    metrics = read_metrics(reference)
     assert metrics["global_step"] == 8 and metrics["epochs_trained"] == 2
     for key in ("test/error", "test/pxap", "test/max_box_acc_v2", "test/f1_pos", "test/f1_neg", "val/error"):
         assert key in metrics["test"] or key in metrics["val"]
@@ -85,15 +41,17 @@ def test_run_folder_and_safe_checkpoints(reference: Path) -> None:
     assert not [p for p in (reference / "checkpoints").iterdir() if p.name.startswith(".")]
 
 
-def test_same_seed_same_metrics(reference: Path, tmp_path: Path) -> None:
-    _run(_command(tmp_path, "again"), tmp_path)
-    first, second = _metrics(reference), _metrics(tmp_path / "again")
+def test_same_seed_sameread_metrics(reference: Path, tmp_path: Path) -> None:
+    run_cli(train_command(tmp_path, "again"), tmp_path)
+    first, second = read_metrics(reference), read_metrics(tmp_path / "again")
     assert first["val"] == second["val"] and first["test"] == second["test"]
 
 
 def test_resume_after_sigkill_reaches_the_same_metrics(reference: Path, tmp_path: Path) -> None:
-    command = _command(tmp_path, "killed", "trainer.max_epochs=2")
-    process = subprocess.Popen(command, cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = train_command(tmp_path, "killed", "trainer.max_epochs=2")
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 240
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -104,30 +62,40 @@ def test_resume_after_sigkill_reaches_the_same_metrics(reference: Path, tmp_path
     assert not (tmp_path / "killed" / "metrics.json").exists()
     epoch, done = read_checkpoint(last)["wsol"]["train_position"]
     assert epoch == 0 and 0 < done < 4, "the kill should land inside the first epoch"
-    _run([sys.executable, "-m", "wsol.cli.main", "train", "--resume", str(tmp_path / "killed")], tmp_path)
-    resumed, expected = _metrics(tmp_path / "killed"), _metrics(reference)
+    run_cli([sys.executable, "-m", "wsol.cli.main", "train", "--resume", str(tmp_path / "killed")], tmp_path)
+    resumed, expected = read_metrics(tmp_path / "killed"), read_metrics(reference)
+    logs = tmp_path / "killed" / "logs"
+    assert (logs / "csv" / "metrics.csv").is_file() and (logs / "csv-resume1" / "metrics.csv").is_file()
     assert resumed["global_step"] == expected["global_step"]
     assert resumed["val"] == expected["val"] and resumed["test"] == expected["test"]
 
 
 def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:
-    method = "method.name=engine_test_methods:FrozenBatchNormCAM"
-    _run(_command(tmp_path, "single", method, "data.batch_size=8"), tmp_path)
-    _run(
-        _command(
-            tmp_path, "ddp", method, "data.batch_size=4", "trainer.strategy=ddp", "trainer.devices=2",
+    common = ("method.name=engine_test_methods:FrozenBatchNormCAM", "trainer.max_epochs=1")
+    run_cli(train_command(tmp_path, "single", *common, "data.batch_size=8"), tmp_path)
+    run_cli(
+        train_command(
+            tmp_path,
+            "ddp",
+            *common,
+            "data.batch_size=4",
+            "trainer.strategy=ddp",
+            "trainer.devices=2",
             "data.eval_batch_size=3",
         ),
         tmp_path,
     )
-    single, ddp = _metrics(tmp_path / "single"), _metrics(tmp_path / "ddp")
-    assert single["global_step"] == ddp["global_step"] == 8
+    single, ddp = read_metrics(tmp_path / "single"), read_metrics(tmp_path / "ddp")
+    assert single["global_step"] == ddp["global_step"] == 4
     for split in ("val", "test"):
         assert single[split].keys() == ddp[split].keys()
         for key, value in single[split].items():
             # Weights agree to ~1e-6; a map value crossing one of the 1000 score bins moves a metric slightly.
             assert ddp[split][key] == pytest.approx(value, abs=0.05), key
-    weights = [read_checkpoint(tmp_path / run / "checkpoints" / "last.ckpt")["state_dict"] for run in ("single", "ddp")]
+    weights = [
+        read_checkpoint(tmp_path / run / "checkpoints" / "last.ckpt")["state_dict"]
+        for run in ("single", "ddp")
+    ]
     for key, value in weights[0].items():
         torch.testing.assert_close(weights[1][key], value, atol=1e-5, rtol=1e-4)
 
@@ -148,7 +116,9 @@ class NaNAfterTwoSteps(PoolingHeadMethod):
 
 
 def test_nan_loss_names_step_and_last_good_checkpoint(tmp_path: Path) -> None:
-    config = load_config(None, [*TINY, f"output_dir={tmp_path}", "name=nan", f"method.name={__name__}:NaNAfterTwoSteps"])
+    config = load_config(
+        None, [*TINY, f"output_dir={tmp_path}", "name=nan", f"method.name={__name__}:NaNAfterTwoSteps"]
+    )
     with pytest.raises(NonFiniteLossError) as error:
         train(config)
     message = str(error.value)
@@ -156,3 +126,10 @@ def test_nan_loss_names_step_and_last_good_checkpoint(tmp_path: Path) -> None:
     assert "loss is nan at global step 2 (epoch 0, batch 2)" in message
     assert f"{last} (saved at global step 2)" in message
     assert read_checkpoint(last)["global_step"] == 2
+
+
+def test_bad_evaluator_option_fails_before_training(tmp_path: Path) -> None:
+    config = load_config(None, [f"output_dir={tmp_path}", "name=bad", "eval.no_such_option=1"])
+    with pytest.raises(ValueError, match="eval: invalid evaluator options"):
+        train(config)
+    assert not (tmp_path / "bad" / "checkpoints").exists()

@@ -140,7 +140,6 @@ class CAMContext:
     raw_activations: list[Tensor]
     """Per target layer, as the layer returned them (the tensors gradients are taken with respect to)."""
     differentiable: bool
-    layers: list[tuple[str, nn.Module]]
 
 
 class BaseCAM(abc.ABC):
@@ -171,7 +170,6 @@ class BaseCAM(abc.ABC):
         if fuse not in ("max", "mean"):
             raise ValueError(f"fuse: expected 'max' or 'mean', got {fuse!r}")
         self.model = model
-        self._target_spec = target_layer
         self.layers = resolve_layers(model, target_layer) if target_layer is not None else []
         self.output_selector = output_selector or default_output_selector
         self.reshape_transform = reshape_transform
@@ -233,7 +231,6 @@ class BaseCAM(abc.ABC):
                 activations=[self._reshape(a) for a in raw],
                 raw_activations=raw,
                 differentiable=differentiable,
-                layers=self.layers,
             )
             maps = self.compute_maps(context)
             maps = self._postprocess(maps, inputs, relu, normalize, upsample_to, mode)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from numbers import Integral
 
 import torch
 from torch import Tensor
@@ -112,16 +113,18 @@ def resolve_targets(spec: TargetSpec, outputs: Tensor) -> Targets:
         return Targets(None, fns * batch if len(fns) == 1 else fns)
     if isinstance(spec, bool) or isinstance(spec, str):
         raise ValueError(f"targets: expected a class index, a list of them or callables, got {spec!r}")
-    if isinstance(spec, int):
-        classes = torch.full((1,), spec, dtype=torch.long)
+    if isinstance(spec, Integral):
+        classes = torch.full((1,), int(spec), dtype=torch.long)
     elif isinstance(spec, Tensor):
         if spec.is_floating_point() or spec.is_complex() or spec.dtype == torch.bool or spec.ndim > 1:
             raise ValueError(
                 f"targets: expected an integer tensor of shape (B,), got {spec.dtype} {tuple(spec.shape)}"
             )
         classes = spec.reshape(-1).long()
-    elif isinstance(spec, Sequence) and all(isinstance(s, int) and not isinstance(s, bool) for s in spec):
-        classes = torch.tensor(list(spec), dtype=torch.long)
+    elif isinstance(spec, Sequence) and all(
+        isinstance(s, Integral) and not isinstance(s, bool) for s in spec
+    ):
+        classes = torch.tensor([int(s) for s in spec], dtype=torch.long)
     else:
         raise ValueError(f"targets: expected a class index, a list of them or callables, got {spec!r}")
     _check_count(len(classes), batch)

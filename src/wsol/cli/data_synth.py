@@ -55,6 +55,9 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
         default=defaults["body_evidence"],
         help="probability that the body texture follows the class (default: %(default)s)",
     )
+    parser.add_argument(
+        "--random-pose", action="store_true", help="draw each glyph in a random rotation/flip (harder)"
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing non-empty --out folder")
     parser.set_defaults(func=_run)
 
@@ -72,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         object_area=tuple(args.object_area),
         distractors=tuple(args.distractors) if args.distractors else None,
         body_evidence=args.body_evidence,
+        random_pose=args.random_pose,
     )
     start = time.perf_counter()
     try:

@@ -1,7 +1,7 @@
 """``wsol evaluate``: score a folder of ``.npy`` maps (any tool's) or a checkpoint against a dataset split.
 
-Writes ``metrics.json`` (``EvaluationResult.to_dict()``), ``tau_curves.png`` and ``pr_curves.png`` into ``--out``,
-each file atomically.
+Writes ``metrics.json`` (``EvaluationResult.to_dict()``), ``tau_curves.png`` and ``pr_curves.png`` into
+``--out``, each file atomically.
 """
 
 from __future__ import annotations
@@ -24,15 +24,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="compute WSOL metrics for score maps or a checkpoint",
-        description="Evaluate .npy score maps (--maps) or a trained checkpoint (--checkpoint) on a dataset split.",
+        description="Evaluate .npy score maps (--maps) or a trained checkpoint (--checkpoint) on a split.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--maps", type=Path, help="folder of <image_id>.npy score maps (wsolevaluation layout)")
+    source.add_argument(
+        "--maps", type=Path, help="folder of <image_id>.npy score maps (wsolevaluation layout)"
+    )
     source.add_argument("--checkpoint", type=Path, help="checkpoint written by `wsol train`")
     parser.add_argument("--data", type=Path, required=True, help="dataset folder, or a metadata split folder")
     parser.add_argument("--split", default=None, help="split name (not needed for a metadata split folder)")
     parser.add_argument("--mask-root", type=Path, default=None, help="mask PNG root of a raw metadata split")
-    parser.add_argument("--cam", default=None, help="post-hoc CAM method for --checkpoint (default: the method's maps)")
+    parser.add_argument(
+        "--cam", default=None, help="post-hoc CAM method for --checkpoint (default: the method's maps)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder for metrics.json and plots")
     parser.add_argument(
         "--parity",
@@ -43,12 +47,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--iou-thresholds", type=int, nargs="+", default=[30, 50, 70], help="IoU thresholds δ in percent"
     )
-    parser.add_argument("--pixel-threshold", type=float, default=0.5, help="threshold for F1/IoU (default 0.5)")
+    parser.add_argument(
+        "--pixel-threshold", type=float, default=0.5, help="threshold for F1/IoU (default 0.5)"
+    )
     parser.add_argument(
         "--normalize",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="min-max normalise each map (default: off for --maps, whose maps must lie in [0, 1]; on otherwise)",
+        help="min-max normalise each map (default: off for --maps, whose maps must be in [0, 1]; else on)",
     )
     parser.add_argument("--workers", type=int, default=0, help="processes for box extraction (0: in-process)")
     parser.set_defaults(func=run)
@@ -123,7 +129,16 @@ def write_outputs(result: EvaluationResult, out_dir: Path, metrics: bool = True)
 
 def _summary(result: EvaluationResult) -> str:
     parts = [f"images={result.num_images}"]
-    for name in ("top1_acc", "top5_acc", "max_box_acc_v1", "max_box_acc_v2", "top1_loc", "pxap", "f1_pos", "f1_neg"):
+    for name in (
+        "top1_acc",
+        "top5_acc",
+        "max_box_acc_v1",
+        "max_box_acc_v2",
+        "top1_loc",
+        "pxap",
+        "f1_pos",
+        "f1_neg",
+    ):
         value = getattr(result, name)
         if isinstance(value, dict):
             value = value.get(50)

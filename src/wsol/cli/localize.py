@@ -15,14 +15,17 @@ def register(commands: Any) -> None:
         help="localize objects in images with a trained checkpoint",
         description=(
             "For each image writes into --out: STEM_prediction.json (predicted class, probabilities), "
-            "STEM_map.npy (map in [0, 1] at the image's size), STEM_mask.png, STEM_boxes.json (largest contour "
-            "box and all contour boxes, x0,y0,x1,y1) and STEM_overlay.png (map, mask contour, largest box)."
+            "STEM_map.npy (map in [0, 1] at the image's size), STEM_mask.png, STEM_boxes.json (largest "
+            "contour box and all contour boxes, x0,y0,x1,y1) and STEM_overlay.png (map, mask contour, "
+            "largest box)."
         ),
     )
     parser.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by `wsol train`")
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--cam", default=None, help="post-hoc CAM method of wsol.cams (default: the method's maps)")
+    parser.add_argument(
+        "--cam", default=None, help="post-hoc CAM method of wsol.cams (default: the method's maps)"
+    )
     parser.add_argument(
         "--threshold",
         type=float,
@@ -54,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_checkpoint_full(args.checkpoint)
     names = loaded.class_names
     out: Path = args.out
-    for item in predict_images(loaded.method, loaded.config, args.images, cam=args.cam, threshold=args.threshold):
+    for item in predict_images(
+        loaded.method, loaded.config, args.images, cam=args.cam, threshold=args.threshold
+    ):
         stem = item.path.stem
         prediction = {
             "image": str(item.path),
@@ -80,5 +85,7 @@ def run(args: argparse.Namespace) -> int:
         )
         save_png(out / f"{stem}_overlay.png", overlay)
         label = prediction["class_name"] or item.predicted_class
-        print(f"{item.path}: class {label} (p={max(item.probabilities):.3f}), {len(item.boxes)} box(es) -> {out}")
+        print(
+            f"{item.path}: class {label} (p={max(item.probabilities):.3f}), {len(item.boxes)} boxes -> {out}"
+        )
     return 0

@@ -15,9 +15,9 @@ def register(commands: Any) -> None:
         help="train a method (default: CAM-Avg on the synthetic benchmark)",
         description=(
             "Train from a YAML config (configs/*.yaml) with OmegaConf dot-list overrides, e.g. "
-            "`wsol train --config configs/cam_gap.yaml optim.lr=0.1 trainer.max_epochs=3`. Without --config the "
-            "defaults train CAM-Avg on the synthetic benchmark. --resume RUN_DIR continues a killed run from "
-            "RUN_DIR/checkpoints/last.ckpt (overrides apply on top of its saved config)."
+            "`wsol train --config configs/cam_gap.yaml optim.lr=0.1 trainer.max_epochs=3`. Without --config "
+            "the defaults train CAM-Avg on the synthetic benchmark. --resume RUN_DIR continues a killed run "
+            "from RUN_DIR/checkpoints/last.ckpt (overrides apply on top of its saved config)."
         ),
     )
     parser.add_argument("--config", type=Path, default=None, help="YAML config file")
@@ -28,13 +28,14 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from wsol.training.module import NonFiniteLossError
-    from wsol.training.run import train_from_cli
+    from wsol.training.run import is_launcher, train_from_cli
 
     try:
         result = train_from_cli(args.config, args.overrides, args.resume)
     except NonFiniteLossError as err:
         print(f"wsol train: error: {err}", file=sys.stderr)
         return 3
-    summary = {"run_dir": str(result.run_dir), "checkpoint": str(result.checkpoint), **result.test}
-    print(json.dumps(summary, indent=2, sort_keys=True))
+    if is_launcher():
+        summary = {"run_dir": str(result.run_dir), "checkpoint": str(result.checkpoint), **result.test}
+        print(json.dumps(summary, indent=2, sort_keys=True))
     return 0

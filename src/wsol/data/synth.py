@@ -2,7 +2,7 @@
 
 What every image contains and why (details in ``docs/data.md``):
 
-* **Class evidence is a small local part.** Each object carries one *glyph*, a 3 × 3 binary pattern whose D4
+* **Class evidence is a small local part.** Each object carries one *glyph*, a 4 × 4 binary pattern whose D4
   orbit (rotations/flips) encodes the class. It covers ~2–10 % of the object, so a classifier only needs the
   glyph and plain CAM lights up the glyph, not the object's extent (what the mask covers).
 * **Weak evidence spread over the body.** The object's stripe period is drawn from a class-specific band with
@@ -26,7 +26,6 @@ from __future__ import annotations
 import colorsys
 import fcntl
 import hashlib
-import itertools
 import json
 import math
 import os
@@ -50,7 +49,9 @@ PRESETS = ("natural", "natural-multi", "histology")
 PARTS_FILE = "parts.txt"
 _CODEBOOK_SEED = 20200620
 _DISTRACTOR_PATTERNS = 4
-_GRID = 3
+_GRID = 4
+_MIN_DISTANCE = 4
+_MAX_CLASSES = 16
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ class SynthConfig:
 
     ``instances``: (min, max) objects per image. ``object_area``: (min, max) fraction of the image covered by
     all objects together. ``distractors``: (min, max) distractor glyphs (plus 1–2 texture fragments in natural
-    presets). ``body_evidence``: probability that the body texture follows the class band.
+    presets). ``body_evidence``: probability that the body texture follows the class band. ``random_pose``:
+    draw each glyph in a random rotation/flip (harder: a classifier must learn 8 poses per class).
     """
 
     preset: str = "natural"
@@ -73,6 +75,7 @@ class SynthConfig:
     object_area: tuple[float, float] = (0.05, 0.60)
     distractors: tuple[int, int] | None = None
     body_evidence: float = 0.5
+    random_pose: bool = False
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -117,8 +120,8 @@ class SynthConfig:
 
 
 def _cell_range(size: int) -> tuple[int, int]:
-    """Glyph cell sizes in pixels (2–4 at 96 px, scaling with the image)."""
-    return max(2, round(2 * size / 96)), max(2, round(4 * size / 96))
+    """Glyph cell sizes in pixels (3–4 at 96 px, scaling with the image, at least 2)."""
+    return max(2, round(3 * size / 96)), max(2, round(4 * size / 96))
 
 
 def _min_object_area(size: int) -> float:
@@ -128,7 +131,7 @@ def _min_object_area(size: int) -> float:
 
 # --------------------------------------------------------------------------------------------------- codebook
 def _orbit(pattern: np.ndarray) -> list[np.ndarray]:
-    """The 8 images of a 3 × 3 pattern under the dihedral group D4 (with duplicates removed)."""
+    """The images of a square pattern under the dihedral group D4 (8, fewer for symmetric patterns)."""
     return _orbit_of_bytes(np.ascontiguousarray(pattern, np.uint8).tobytes())
 
 
@@ -144,31 +147,48 @@ def _orbit_of_bytes(data: bytes) -> list[np.ndarray]:
     return list(seen.values())
 
 
+def _d4_codes(patterns: np.ndarray) -> np.ndarray:
+    """(N, 8) integer codes of the 8 D4 images of (N, G, G) binary patterns (bit ``i`` = flat cell ``i``)."""
+    weights = (1 << np.arange(_GRID * _GRID, dtype=np.int64)).reshape(_GRID, _GRID)
+    images = []
+    for k in range(4):
+        rotated = np.rot90(patterns, k, axes=(1, 2))
+        images += [rotated, rotated[:, :, ::-1]]
+    return np.stack([(image * weights).sum((1, 2)) for image in images], axis=1)
+
+
 @lru_cache(maxsize=1)
 def codebook() -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """(class patterns, distractor patterns): 3 × 3 patterns with 4–5 cells on, from distinct D4 orbits.
+    """(class patterns, distractor patterns): 4 × 4 binary patterns with 6–8 cells on, from D4 orbits.
 
-    Greedy choice over a fixed shuffle: every member of a chosen orbit differs in at least 2 cells from every
-    member of any other chosen orbit. Ink density is the same (4–5 cells) for classes and distractors, so it
-    carries no class signal. Class ``k`` is the ``k``-th pattern whatever the number of classes; the last
-    chosen patterns are the distractors.
+    Greedy choice over a fixed shuffle: every pose of a chosen pattern differs in at least
+    :data:`_MIN_DISTANCE` cells from every pose of any other chosen pattern, so no flip or rotation turns one
+    class into another or a distractor into a class. Ink density is alike (6–8 of 16 cells) for classes and
+    distractors, so it carries no class signal. Class ``k`` is the ``k``-th pattern whatever the number of
+    classes; the last :data:`_DISTRACTOR_PATTERNS` chosen patterns are the distractors.
     """
-    orbits: dict[bytes, list[np.ndarray]] = {}
-    for bits in itertools.product((0, 1), repeat=_GRID * _GRID):
-        if sum(bits) in (4, 5):
-            pattern = np.array(bits, np.uint8).reshape(_GRID, _GRID)
-            members = _orbit(pattern)
-            key = min(member.tobytes() for member in members)
-            orbits.setdefault(key, members)
-    keys = sorted(orbits)
-    order = np.random.default_rng(_CODEBOOK_SEED).permutation(len(keys))
-    chosen: list[list[np.ndarray]] = []
+    cells = _GRID * _GRID
+    every = np.arange(1 << cells, dtype=np.int64)
+    bits = (every[:, None] >> np.arange(cells)) & 1
+    candidates = every[np.isin(bits.sum(1), (6, 7, 8))]
+    patterns = ((candidates[:, None] >> np.arange(cells)) & 1).reshape(-1, _GRID, _GRID).astype(np.uint8)
+    codes = _d4_codes(patterns)
+    _, first = np.unique(codes.min(1), return_index=True)  # one representative per orbit
+    order = np.random.default_rng(_CODEBOOK_SEED).permutation(first)
+    chosen: list[int] = []
+    chosen_codes = np.zeros(0, np.int64)
     for index in order:
-        members = orbits[keys[index]]
-        if all(int(np.abs(a.astype(int) - b).sum()) >= 2 for other in chosen for a in members for b in other):
-            chosen.append(members)
-    classes = tuple(members[0] for members in chosen[:-_DISTRACTOR_PATTERNS])
-    distractors = tuple(members[0] for members in chosen[-_DISTRACTOR_PATTERNS:])
+        if chosen_codes.size:
+            xor = codes[index][:, None] ^ chosen_codes[None, :]
+            distance = ((xor[..., None] >> np.arange(cells)) & 1).sum(-1)
+            if distance.min() < _MIN_DISTANCE:
+                continue
+        chosen.append(int(index))
+        chosen_codes = np.concatenate([chosen_codes, codes[index]])
+        if len(chosen) == _MAX_CLASSES + _DISTRACTOR_PATTERNS:
+            break
+    classes = tuple(patterns[i] for i in chosen[:-_DISTRACTOR_PATTERNS])
+    distractors = tuple(patterns[i] for i in chosen[-_DISTRACTOR_PATTERNS:])
     return classes, distractors
 
 
@@ -313,8 +333,9 @@ class _Painter:
     # -- glyphs ---------------------------------------------------------------------------------------------
     def glyph(self, canvas: np.ndarray, pattern: np.ndarray, cy: int, cx: int, cell: int) -> tuple[int, ...]:
         """Draw ``pattern``, randomly rotated/flipped, centred at (cy, cx); return its box x0, y0, x1, y1."""
-        members = _orbit(pattern)
-        pattern = members[int(self.rng.integers(0, len(members)))]
+        if self.cfg.random_pose:
+            members = _orbit(pattern)
+            pattern = members[int(self.rng.integers(0, len(members)))]
         side = _GRID * cell
         y0, x0 = cy - side // 2, cx - side // 2
         if self.histology:  # a cluster of nuclei, one per ink cell

@@ -4,9 +4,9 @@ A sample is transformed jointly: ``image`` (3, H, W) float in [0, 1], ``mask`` (
 ``ignore`` (1, H, W) bool and ``boxes`` (N, 4) ``x0, y0, x1, y1`` in continuous pixel coordinates (pixel ``i``
 covers ``[i, i + 1)``). Order (train): resize keeping the aspect ratio → reflect padding → random crop →
 colour jitter → flips → rotation by a multiple of 90° → normalisation. Eval: resize (or a fixed
-``eval_resize``) → normalisation. Deterministic steps are plain torch; the random joint ones run through
-``kornia.augmentation.AugmentationSequential`` under a per-sample seed, so the result of sample ``i`` does not
-depend on the number of DataLoader workers.
+``eval_resize``) → normalisation. Geometric steps are exact torch index operations drawn from a per-sample
+seed (so the result of sample ``i`` does not depend on the number of DataLoader workers); colour jitter is
+``kornia.augmentation.ColorJitter``.
 """
 
 from __future__ import annotations
@@ -217,31 +217,39 @@ def denormalize(
     return (image * image.new_tensor(std).view(shape) + image.new_tensor(mean).view(shape)).clamp(0.0, 1.0)
 
 
+def flip_boxes(boxes: Tensor, size: int, horizontal: bool) -> Tensor:
+    """Boxes after a horizontal (x → W − x) or vertical (y → H − y) flip of an image of side ``size``."""
+    x0, y0, x1, y1 = boxes.unbind(1)
+    if horizontal:
+        return torch.stack([size - x1, y0, size - x0, y1], dim=1)
+    return torch.stack([x0, size - y1, x1, size - y0], dim=1)
+
+
+def rot90_boxes(boxes: Tensor, height: int, width: int, k: int) -> Tensor:
+    """Boxes after ``torch.rot90(image, k, dims=(-2, -1))`` (counter-clockwise quarter turns)."""
+    for _ in range(k % 4):
+        x0, y0, x1, y1 = boxes.unbind(1)
+        boxes = torch.stack([y0, width - x1, y1, width - x0], dim=1)  # (x, y) -> (y, W - x)
+        height, width = width, height
+    return boxes
+
+
 @dataclass
 class JointTransform:
-    """Callable ``(image, mask, ignore, boxes, seed) -> (image, mask, ignore, boxes)`` built from a config."""
+    """Callable ``(image, mask, ignore, boxes, seed) -> (image, mask, ignore, boxes)`` built from a config.
+
+    Random crop, flips and quarter turns are exact index operations on image, masks and boxes (plain torch,
+    drawn from a ``torch.Generator`` seeded with ``seed``); colour jitter is kornia's ``ColorJitter`` on the
+    image only, under ``torch.random.fork_rng`` seeded from the same generator.
+    """
 
     config: TransformConfig
     train: bool
-    _augment: K.AugmentationSequential | None = field(init=False, default=None, repr=False)
+    _jitter: K.ColorJitter | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
-        cfg = self.config
-        if not self.train:
-            return
-        ops: list[Any] = []
-        if cfg.crop_size is not None:
-            ops.append(K.RandomCrop((cfg.crop_size, cfg.crop_size)))
-        if cfg.color_jitter is not None:
-            ops.append(K.ColorJitter(*cfg.color_jitter, p=1.0))
-        if cfg.hflip:
-            ops.append(K.RandomHorizontalFlip(p=0.5))
-        if cfg.vflip:
-            ops.append(K.RandomVerticalFlip(p=0.5))
-        if cfg.rot90:
-            ops.append(K.RandomRotation90(times=(0, 3), p=1.0))
-        if ops:
-            self._augment = K.AugmentationSequential(*ops, data_keys=["input", "mask", "bbox_xyxy"])
+        if self.train and self.config.color_jitter is not None:
+            self._jitter = K.ColorJitter(*self.config.color_jitter, p=1.0)
 
     def __call__(self, image: Tensor, mask: Tensor, ignore: Tensor, boxes: Tensor, seed: int = 0) -> Sample:
         cfg = self.config
@@ -258,35 +266,48 @@ class JointTransform:
             sample = reflect_pad_sample(
                 sample, math.floor(cfg.pad_fraction * height), math.floor(cfg.pad_fraction * width)
             )
-            if self._augment is not None:
-                sample = self._random(sample, seed)
+            sample = self._random(sample, seed)
         image, mask, ignore, boxes = sample
         return normalize(image, cfg.mean, cfg.std), mask, ignore, boxes
 
     def _random(self, sample: Sample, seed: int) -> Sample:
-        image, mask, ignore, boxes = sample
-        height, width = image.shape[-2:]
         cfg = self.config
-        if cfg.crop_size is not None and min(height, width) < cfg.crop_size:
-            raise ValueError(
-                f"the image is {height}x{width} after resizing/padding, smaller than "
-                f"crop_size={cfg.crop_size}; set image_size or upscale_small_side"
-            )
-        if cfg.rot90 and (cfg.crop_size is None and height != width):
-            raise ValueError(f"rot90 needs square images (set crop_size); got {height}x{width}")
-        # kornia maps boxes with pixel-centre coordinates (x -> W - 1 - x for a flip): shift by half a pixel.
-        centred = boxes[None] - 0.5
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            out_image, out_masks, out_boxes = self._augment(
-                image[None], torch.cat([mask, ignore.float()])[None], centred
-            )
-        out_h, out_w = out_image.shape[-2:]
-        # crops, flips and quarter turns map coordinates exactly; kornia's rotation matrix carries float error
-        # (~1e-7 px), removed by snapping to 1e-4 px.
-        out_boxes = clip_boxes(torch.round((out_boxes[0] + 0.5) * 1e4) / 1e4, out_h, out_w)
-        masks = out_masks[0]
-        return out_image[0].clamp(0.0, 1.0), masks[:1], masks[1:] > 0.5, out_boxes
+        image, mask, ignore, boxes = sample
+        masks = torch.cat([mask, ignore.float()])
+        height, width = image.shape[-2:]
+        generator = torch.Generator().manual_seed(seed)
+
+        def draw(high: int) -> int:
+            return int(torch.randint(0, high, (1,), generator=generator))
+
+        if cfg.crop_size is not None:
+            side = cfg.crop_size
+            if min(height, width) < side:
+                raise ValueError(
+                    f"the image is {height}x{width} after resizing/padding, smaller than "
+                    f"crop_size={side}; set image_size or upscale_small_side"
+                )
+            top, left = draw(height - side + 1), draw(width - side + 1)
+            image = image[:, top : top + side, left : left + side]
+            masks = masks[:, top : top + side, left : left + side]
+            boxes = clip_boxes(boxes - boxes.new_tensor([left, top, left, top]), side, side)
+            height = width = side
+        if self._jitter is not None:
+            jitter_seed = draw(2**62)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(jitter_seed)
+                image = self._jitter(image[None])[0].clamp(0.0, 1.0)
+        if cfg.hflip and draw(2):
+            image, masks, boxes = image.flip(-1), masks.flip(-1), flip_boxes(boxes, width, horizontal=True)
+        if cfg.vflip and draw(2):
+            image, masks, boxes = image.flip(-2), masks.flip(-2), flip_boxes(boxes, height, horizontal=False)
+        if cfg.rot90:
+            if height != width:
+                raise ValueError(f"rot90 needs square images (set crop_size); got {height}x{width}")
+            k = draw(4)
+            image, masks = torch.rot90(image, k, dims=(-2, -1)), torch.rot90(masks, k, dims=(-2, -1))
+            boxes = rot90_boxes(boxes, height, width, k)
+        return image.contiguous(), masks[:1].contiguous(), masks[1:] > 0.5, boxes
 
 
 def build_transforms(config: TransformConfig | str | None = None, *, train: bool) -> JointTransform:

@@ -1,16 +1,19 @@
-"""Boxes from score maps and their IoU with ground truth (MaxBoxAcc, Choe et al., CVPR 2020, §4 / peers §1.4-1.5).
+"""Boxes from score maps and their IoU with ground truth (MaxBoxAcc, Choe et al., CVPR 2020; research
+note peers.md §1.4-1.5).
 
 The rule: quantise the map to uint8, keep pixels strictly above ``int(τ·max)``, trace contours with OpenCV
-(``RETR_TREE``, ``CHAIN_APPROX_SIMPLE``), keep the contour of largest polygon area (V1) or all contours (V2), and
-take each contour's bounding rectangle. :func:`box_correctness` evaluates a whole τ grid for one image at once and
-returns exactly what the per-threshold loop returns, only faster:
+(``RETR_TREE``, ``CHAIN_APPROX_SIMPLE``), keep the contour of largest polygon area (V1) or all contours (V2),
+and take each contour's bounding rectangle. :func:`box_correctness` evaluates a whole τ grid for one image at
+once and returns exactly what the per-threshold loop returns. The uint8 quantisation leaves at most 256
+distinct binarisations whatever the τ step; two engines exploit it:
 
-* the uint8 quantisation leaves at most 256 distinct binarisations whatever the τ step; each is traced once;
-* each binarisation is traced on its bounding crop only (contour tracing is translation invariant, so the
-  contours and their order are unchanged);
-* a binarisation whose union box cannot reach the smallest IoU threshold against any GT box is not traced at all
-  (any contour box ``b`` lies inside the union box ``U``, so ``IoU(b, g) <= |U ∩ g| / |g|``);
-* bounding rectangles and polygon areas of all contours of all levels are computed in one vectorised pass.
+* ``sweep`` (default when numba is installed): all 256 levels from three union-find sweeps over the pixels
+  (``level_sets``), without tracing any contour;
+* ``trace``: each distinct binarisation traced once with OpenCV, on its bounding crop (tracing is translation
+  invariant, so contours and their order are unchanged), skipping binarisations whose union box cannot reach
+  the smallest IoU threshold (a contour box ``b`` lies inside the union box ``U``, so
+  ``IoU(b, g) <= |U ∩ g| / |g|``), with bounding rectangles and areas of all contours computed in one
+  vectorised pass.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ except ImportError:  # numba missing: box_correctness traces each distinct binar
     level_ious = None
 
 BoxConvention = Literal["wsolevaluation", "inclusive"]
-"""``wsolevaluation``: box end ``min(x + w, W - 1)`` (exclusive end read as inclusive, so predicted boxes are one
-pixel too large except at the border; a map without contour yields the box ``[0, 0, 0, 0]``). ``inclusive``: the
-box covers exactly the contour's pixels, ``x + w - 1``, and a map without contour yields no box."""
+"""``wsolevaluation``: box end ``min(x + w, W - 1)`` (exclusive end read as inclusive, so predicted boxes are
+one pixel too large except at the border; a map without contour yields the box ``[0, 0, 0, 0]``).
+``inclusive``: the box covers exactly the contour's pixels, ``x + w - 1``, and a map without contour yields
+no box."""
 
 Engine = Literal["auto", "sweep", "trace"]
 
@@ -64,8 +68,8 @@ def _trace(binary: np.ndarray) -> list[np.ndarray]:
 def _contour_geometry(contours: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Bounding extents (N, 4) = xmin, ymin, xmax, ymax and polygon areas (N,) of contours, vectorised.
 
-    The area is the shoelace formula on the integer vertices, which is exactly what ``cv2.contourArea`` computes
-    (integer products summed in double, halved; 1- and 2-point contours have area 0).
+    The area is the shoelace formula on the integer vertices, which is exactly what ``cv2.contourArea``
+    computes (integer products summed in double, halved; 1- and 2-point contours have area 0).
     """
     lengths = np.fromiter((len(c) for c in contours), dtype=np.int64, count=len(contours))
     points = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
@@ -92,7 +96,8 @@ def _extents_to_boxes(extents: np.ndarray, width: int, height: int, convention: 
     """``boundingRect`` extents -> boxes in the given convention."""
     boxes = extents.copy()
     if convention == "wsolevaluation":
-        # Quirk: x1 = min(x + w, W - 1) where x + w is one past the last pixel, yet IoU treats it as inclusive.
+        # Quirk: x1 = min(x + w, W - 1) where x + w is one past the last pixel, yet IoU treats it as
+        # inclusive.
         boxes[:, 2] = np.minimum(extents[:, 2] + 1, width - 1)
         boxes[:, 3] = np.minimum(extents[:, 3] + 1, height - 1)
     return boxes
@@ -106,9 +111,9 @@ def boxes_from_map(
 ) -> np.ndarray:
     """Boxes (N, 4) int64 ``x0,y0,x1,y1`` for one normalised map in [0, 1] at one relative threshold ``tau``.
 
-    ``multi_contour=False``: the single box of the largest contour by ``cv2.contourArea`` (first one on ties, as
-    Python's ``max``); ``True``: one box per contour, hole contours included (``RETR_TREE``). No contour gives
-    ``[[0, 0, 0, 0]]`` in the ``wsolevaluation`` convention and an empty (0, 4) array in ``inclusive``.
+    ``multi_contour=False``: the single box of the largest contour by ``cv2.contourArea`` (first one on ties,
+    as Python's ``max``); ``True``: one box per contour, hole contours included (``RETR_TREE``). No contour
+    gives ``[[0, 0, 0, 0]]`` in the ``wsolevaluation`` convention and an empty (0, 4) array in ``inclusive``.
     """
     scoremap = np.asarray(scoremap)
     if scoremap.ndim != 2:
@@ -135,11 +140,11 @@ def box_correctness(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For one uint8 map, whether the best box IoU reaches each IoU threshold at each τ.
 
-    Returns ``(largest, every)``, two bool arrays (n_iou, n_tau): ``largest`` uses the largest contour (MaxBoxAcc
-    V1 rule), ``every`` all contours (V2 rule, best IoU over all boxes and all GT boxes). Identical to running
-    :func:`boxes_from_map` for every τ and comparing ``max IoU >= threshold`` (``BoxEvaluator.accumulate``).
-    ``engine``: ``sweep`` (``level_sets``, needs numba), ``trace`` (OpenCV on each distinct binarisation) or
-    ``auto`` (sweep when numba is installed).
+    Returns ``(largest, every)``, two bool arrays (n_iou, n_tau): ``largest`` uses the largest contour
+    (MaxBoxAcc V1 rule), ``every`` all contours (V2 rule, best IoU over all boxes and all GT boxes).
+    Identical to running :func:`boxes_from_map` for every τ and comparing ``max IoU >= threshold``
+    (``BoxEvaluator.accumulate``). ``engine``: ``sweep`` (``level_sets``, needs numba), ``trace`` (OpenCV on
+    each distinct binarisation) or ``auto`` (sweep when numba is installed).
     """
     quantized = np.ascontiguousarray(quantized, dtype=np.uint8)
     gt = np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)
@@ -224,10 +229,12 @@ def _trace_engine(
         x1 = width - 1 - np.argmax(col_on[:, ::-1], axis=1)
         union = _extents_to_boxes(np.stack([x0, y0, x1, y1], axis=1), width, height, convention)
         inter_w = np.maximum(
-            0, np.minimum(union[:, None, 2], gt[None, :, 2]) - np.maximum(union[:, None, 0], gt[None, :, 0]) + 1
+            0,
+            np.minimum(union[:, None, 2], gt[None, :, 2]) - np.maximum(union[:, None, 0], gt[None, :, 0]) + 1,
         )
         inter_h = np.maximum(
-            0, np.minimum(union[:, None, 3], gt[None, :, 3]) - np.maximum(union[:, None, 1], gt[None, :, 1]) + 1
+            0,
+            np.minimum(union[:, None, 3], gt[None, :, 3]) - np.maximum(union[:, None, 1], gt[None, :, 1]) + 1,
         )
         gt_area = (gt[:, 2] - gt[:, 0] + 1) * (gt[:, 3] - gt[:, 1] + 1)
         bound = np.where(gt_area[None, :] > 0, inter_w * inter_h / np.maximum(gt_area[None, :], 1), np.inf)

@@ -2,8 +2,8 @@
 (PxAP, F1⁺/F1⁻, IoU/mIoU, PR curves) metrics from batched tensors, with constant memory.
 
 ``update`` turns each batch into sufficient statistics (counts of correct boxes per τ and IoU threshold, score
-histograms, per-image metric sums); maps are never kept. Statistics add up, so evaluators merge (``merge``) and
-synchronise across DDP processes (``sync_distributed``) by summation. ``compute`` derives every metric.
+histograms, per-image metric sums); maps are never kept. Statistics add up, so evaluators merge (``merge``)
+and synchronise across DDP processes (``sync_distributed``) by summation. ``compute`` derives every metric.
 """
 
 from __future__ import annotations
@@ -41,12 +41,13 @@ _CONTOUR_MODES = ("largest", "all")
 class EvaluatorConfig:
     """How maps are turned into metrics.
 
-    ``parity="wsolevaluation"`` reproduces clovaai/wsolevaluation exactly: maps of another size are resized to the
-    224x224 frame (bicubic), min-max normalised in float32 with NaN/constant maps zeroed (``normalize=True``,
-    as ``CAMComputer``) or checked to lie in [0, 1] (``normalize=False``, as the ``.npy`` evaluator), GT boxes
-    rescaled with truncation, boxes with the ``min(x + w, W - 1)`` convention. ``parity=None`` (default) evaluates
-    at the maps' own resolution (or ``frame_size``), normalises in float64, rounds rescaled GT boxes and uses
-    boxes that cover exactly the contour (``docs/evaluation.md`` lists every difference).
+    ``parity="wsolevaluation"`` reproduces clovaai/wsolevaluation exactly: maps of another size are resized
+    to the 224x224 frame (bicubic), min-max normalised in float32 with NaN/constant maps zeroed
+    (``normalize=True``, as ``CAMComputer``) or checked to lie in [0, 1] (``normalize=False``, as the
+    ``.npy`` evaluator), GT boxes rescaled with truncation, boxes with the ``min(x + w, W - 1)`` convention.
+    ``parity=None`` (default) evaluates at the maps' own resolution (or ``frame_size``), normalises in
+    float64, rounds rescaled GT boxes and uses boxes that cover exactly the contour (``docs/evaluation.md``
+    lists every difference).
     """
 
     parity: Literal["wsolevaluation"] | None = None
@@ -60,20 +61,28 @@ class EvaluatorConfig:
 
     def __post_init__(self) -> None:
         if self.parity not in (None, "wsolevaluation"):
-            raise ValueError(f"EvaluatorConfig.parity: expected None or 'wsolevaluation', got {self.parity!r}")
+            raise ValueError(
+                f"EvaluatorConfig.parity: expected None or 'wsolevaluation', got {self.parity!r}"
+            )
         if not 0 < self.cam_curve_interval < 1:
-            raise ValueError(f"EvaluatorConfig.cam_curve_interval: expected in (0, 1), got {self.cam_curve_interval}")
+            raise ValueError(
+                f"EvaluatorConfig.cam_curve_interval: expected in (0, 1), got {self.cam_curve_interval}"
+            )
         object.__setattr__(self, "iou_thresholds", tuple(int(t) for t in self.iou_thresholds))
         if not self.iou_thresholds or any(not 0 < t <= 100 for t in self.iou_thresholds):
             raise ValueError(
                 f"EvaluatorConfig.iou_thresholds: expected percentages in (0, 100], got {self.iou_thresholds}"
             )
         if not 0 <= self.pixel_threshold <= 1:
-            raise ValueError(f"EvaluatorConfig.pixel_threshold: expected in [0, 1], got {self.pixel_threshold}")
+            raise ValueError(
+                f"EvaluatorConfig.pixel_threshold: expected in [0, 1], got {self.pixel_threshold}"
+            )
         if self.frame_size is not None and self.frame_size < 1:
             raise ValueError(f"EvaluatorConfig.frame_size: expected a positive size, got {self.frame_size}")
         if not 0 < self.pr_recall_step <= 0.5:
-            raise ValueError(f"EvaluatorConfig.pr_recall_step: expected in (0, 0.5], got {self.pr_recall_step}")
+            raise ValueError(
+                f"EvaluatorConfig.pr_recall_step: expected in (0, 0.5], got {self.pr_recall_step}"
+            )
         if self.workers < 0:
             raise ValueError(f"EvaluatorConfig.workers: expected >= 0, got {self.workers}")
 
@@ -101,12 +110,12 @@ class EvaluationResult:
     """All metrics, in percent; ``None`` where the evaluated batches lacked what the metric needs.
 
     Box metrics: ``max_box_acc`` per IoU threshold δ with the largest contour (MaxBoxAcc, V1 rule),
-    ``max_box_acc_v2_per_iou`` with all contours, ``max_box_acc_v1`` = δ 50 of the former, ``max_box_acc_v2`` =
-    mean of the latter; ``gt_known_loc`` = ``max_box_acc_v1``; ``top1_loc``/``top5_loc`` (largest contour) and
-    ``top1_loc_v2``/``top5_loc_v2`` (all contours) per δ, each maximised over τ on its own. Pixel metrics: per-image
-    means of F1⁺, F1⁻, IoU⁺, mIoU at ``pixel_threshold`` and at each metric's best τ; ``pooled`` holds the
-    split-level (pixel-pooled) Dice/IoU. ``best_tau`` names the τ of every maximised metric, ``curves`` holds the
-    τ curves (key ``tau`` is the axis), ``pr_curves`` the PR curves.
+    ``max_box_acc_v2_per_iou`` with all contours, ``max_box_acc_v1`` = δ 50 of the former, ``max_box_acc_v2``
+    = mean of the latter; ``gt_known_loc`` = ``max_box_acc_v1``; ``top1_loc``/``top5_loc`` (largest contour)
+    and ``top1_loc_v2``/``top5_loc_v2`` (all contours) per δ, each maximised over τ on its own. Pixel
+    metrics: per-image means of F1⁺, F1⁻, IoU⁺, mIoU at ``pixel_threshold`` and at each metric's best τ;
+    ``pooled`` holds the split-level (pixel-pooled) Dice/IoU. ``best_tau`` names the τ of every maximised
+    metric, ``curves`` holds the τ curves (key ``tau`` is the axis), ``pr_curves`` the PR curves.
     """
 
     config: dict[str, Any]
@@ -204,10 +213,11 @@ class WSOLEvaluator:
         return self
 
     def sync_distributed(self) -> None:
-        """Sum the statistics over all processes of the default ``torch.distributed`` group (no-op without one).
+        """Sum the statistics over all processes of the default ``torch.distributed`` group (no-op without
+        one).
 
-        One ``all_reduce`` of a float64 vector (exact for counts below 2**53); CPU tensors on gloo, the current
-        CUDA device on NCCL.
+        One ``all_reduce`` of a float64 vector (exact for counts below 2**53); CPU tensors on gloo, the
+        current CUDA device on NCCL.
         """
         import torch.distributed as dist
 
@@ -251,18 +261,17 @@ class WSOLEvaluator:
     ) -> None:
         """Accumulate one batch.
 
-        ``maps`` (B, H, W) or (B, 1, H, W) scores on any device; ``masks`` same shape, {0, 1}; ``ignore`` bool, same
-        shape (ambiguous background excluded from pixel metrics; foreground pixels always count, as
+        ``maps`` (B, H, W) or (B, 1, H, W) scores on any device; ``masks`` same shape, {0, 1}; ``ignore``
+        bool, same shape (ambiguous background excluded from pixel metrics; foreground pixels always count, as
         wsolevaluation's ``ignore_box \\ foreground``); ``has_mask`` (B,) bool selects the images with a mask;
-        ``boxes`` B arrays (N_i, 4) ``x0,y0,x1,y1`` in the maps' pixels (an image with no box is left out of box
-        metrics); ``labels`` (B,) and ``logits`` (B, K) give top-1/top-5 accuracy and top-1/top-5 localization.
+        ``boxes`` B arrays (N_i, 4) ``x0,y0,x1,y1`` in the maps' pixels (an image with no box is left out of
+        box metrics); ``labels`` (B,) and ``logits`` (B, K) give top-1/top-5 accuracy and top-1/top-5
+        localization.
         """
+        # Validate and convert everything first, so that a bad argument leaves the statistics untouched.
         scoremaps = self._as_batch(maps, "maps")
         batch, height, width = scoremaps.shape
         prepared, degenerate = self._prepare_maps(scoremaps)
-        self.stats["counts"][0] += batch
-        self.stats["counts"][5] += degenerate
-
         top1 = top5 = None
         if logits is not None:
             if labels is None:
@@ -272,16 +281,24 @@ class WSOLEvaluator:
             labels_cpu = labels.detach().cpu().long()
             top1 = topk_correct(logits.detach().cpu(), labels_cpu, 1).numpy()
             top5 = topk_correct(logits.detach().cpu(), labels_cpu, 5).numpy()
-            self.stats["counts"][1] += batch
-            self.stats["classification"] += [top1.sum(), top5.sum()]
-
+        frame_boxes = None
         if boxes is not None:
             if len(boxes) != batch:
                 raise ValueError(f"boxes: expected {batch} box arrays (one per map), got {len(boxes)}")
-            self._update_boxes(prepared, boxes, (height, width), top1, top5)
-
+            frame_boxes = [self._frame_boxes(gt, (height, width), i) for i, gt in enumerate(boxes)]
+        pixel_inputs = None
         if masks is not None:
-            self._update_pixels(prepared, masks, ignore, has_mask, (batch, height, width))
+            pixel_inputs = self._pixel_inputs(prepared, masks, ignore, has_mask, (batch, height, width))
+
+        self.stats["counts"][0] += batch
+        self.stats["counts"][5] += degenerate
+        if top1 is not None and top5 is not None:
+            self.stats["counts"][1] += batch
+            self.stats["classification"] += [top1.sum(), top5.sum()]
+        if frame_boxes is not None:
+            self._update_boxes(prepared, frame_boxes, top1, top5)
+        if pixel_inputs is not None:
+            self._update_pixels(*pixel_inputs)
 
     @staticmethod
     def _as_batch(tensor: Tensor, name: str) -> Tensor:
@@ -294,7 +311,8 @@ class WSOLEvaluator:
         return tensor.detach()
 
     def _prepare_maps(self, maps: Tensor) -> tuple[np.ndarray, int]:
-        """Resize to the frame and normalise, per the configuration; returns (B, S, S) maps and #degenerate."""
+        """Resize to the frame and normalise, per the configuration; returns (B, S, S) maps and
+        #degenerate."""
         parity = self.config.parity is not None
         if maps.dtype == torch.float64:
             array = maps.cpu().numpy()
@@ -336,18 +354,9 @@ class WSOLEvaluator:
         return np.rint(array).astype(np.int64)
 
     def _update_boxes(
-        self,
-        maps: np.ndarray,
-        boxes: Sequence[Tensor | np.ndarray],
-        map_size: tuple[int, int],
-        top1: np.ndarray | None,
-        top5: np.ndarray | None,
+        self, maps: np.ndarray, boxes: list[np.ndarray], top1: np.ndarray | None, top5: np.ndarray | None
     ) -> None:
-        jobs = []
-        for index, gt in enumerate(boxes):
-            frame_boxes = self._frame_boxes(gt, map_size, index)
-            if len(frame_boxes):
-                jobs.append((index, ref.quantize(maps[index]), frame_boxes))
+        jobs = [(index, ref.quantize(maps[index]), gt) for index, gt in enumerate(boxes) if len(gt)]
         if not jobs:
             return
         convention = self.config.box_convention
@@ -360,7 +369,9 @@ class WSOLEvaluator:
             ]
             results = [future.result() for future in futures]
         else:
-            results = [box_correctness(q, self._taus, gt, self._iou_fractions, convention) for _, q, gt in jobs]
+            results = [
+                box_correctness(q, self._taus, gt, self._iou_fractions, convention) for _, q, gt in jobs
+            ]
         box = self.stats["box"]
         for (index, _, _), per_mode in zip(jobs, results, strict=True):
             for mode, correct in enumerate(per_mode):
@@ -379,14 +390,15 @@ class WSOLEvaluator:
         # wsolevaluation: cv2.resize(INTER_NEAREST) of the float mask, then > 0.5.
         return cv2.resize(mask.astype(np.float32), (frame, frame), interpolation=cv2.INTER_NEAREST) > 0.5
 
-    def _update_pixels(
+    def _pixel_inputs(
         self,
         maps: np.ndarray,
         masks: Tensor,
         ignore: Tensor | None,
         has_mask: Tensor | None,
         shape: tuple[int, int, int],
-    ) -> None:
+    ) -> tuple[Tensor, Tensor, Tensor] | None:
+        """Scores, positive and negative pixels (n, N) of the images with a mask, in the frame (or None)."""
         mask_batch = self._as_batch(masks, "masks")
         if tuple(mask_batch.shape) != shape:
             raise ValueError(f"masks: expected shape {shape} (as maps), got {tuple(mask_batch.shape)}")
@@ -402,7 +414,7 @@ class WSOLEvaluator:
                 raise ValueError(f"has_mask: expected shape ({shape[0]},), got {tuple(has_mask.shape)}")
         indices = np.flatnonzero(selected)
         if len(indices) == 0:
-            return
+            return None
         mask_np = mask_batch.cpu().float().numpy()
         ignore_np = ignore_batch.cpu().float().numpy() if ignore_batch is not None else None
         positives, negatives = [], []
@@ -414,7 +426,10 @@ class WSOLEvaluator:
         scores = torch.from_numpy(np.ascontiguousarray(maps[indices])).reshape(len(indices), -1)
         positive = torch.from_numpy(np.stack(positives)).reshape(len(indices), -1)
         negative = torch.from_numpy(np.stack(negatives)).reshape(len(indices), -1)
+        return scores, positive, negative
 
+    def _update_pixels(self, scores: Tensor, positive: Tensor, negative: Tensor) -> None:
+        n_images = scores.shape[0]
         pos_hist, neg_hist = image_histograms(scores, positive, negative, torch.from_numpy(self._edges))
         self.stats["hist"][0] += pos_hist.sum(0).numpy()
         self.stats["hist"][1] += neg_hist.sum(0).numpy()
@@ -437,7 +452,7 @@ class WSOLEvaluator:
         tp_np, fp_np, fn_np, tn_np = (t.numpy() for t in (tp, fp, fn, tn))
         n_pos = positive.sum(1).numpy()
         n_neg = negative.sum(1).numpy()
-        for row in range(len(indices)):
+        for row in range(n_images):
             # Background PR: background predicted where score < τ, so its tp = tn and its fp = fn.
             for side, (hits, misses, total) in enumerate(
                 ((tp_np[row], fp_np[row], n_pos[row]), (tn_np[row], fn_np[row], n_neg[row]))
@@ -446,7 +461,7 @@ class WSOLEvaluator:
                 if precision is not None:
                     self.stats["pr"][side] += precision
                     self.stats["pr_counts"][side] += 1
-        self.stats["counts"][4] += len(indices)
+        self.stats["counts"][4] += n_images
 
     # ------------------------------------------------------------------ compute
     def compute(self) -> EvaluationResult:
@@ -522,8 +537,12 @@ class WSOLEvaluator:
             pooled_fp = negative_hist[::-1].cumsum()[::-1][: len(taus)]
             pooled_fn = positive_hist.sum() - pooled_tp
             pooled_tn = negative_hist.sum() - pooled_fp
-            pooled_curves = dice_iou(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (
-                pooled_tp, pooled_fp, pooled_fn, pooled_tn)))
+            pooled_curves = dice_iou(
+                *(
+                    torch.from_numpy(np.ascontiguousarray(a))
+                    for a in (pooled_tp, pooled_fp, pooled_fn, pooled_tn)
+                )
+            )
             pooled_fixed = dice_iou(*torch.from_numpy(self.stats["confusion_fixed"]))
             pooled: dict[str, float] = {}
             for name in PIXEL_METRICS:

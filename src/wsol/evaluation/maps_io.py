@@ -2,8 +2,8 @@
 
 Maps: ``<maps_dir>/<image_id>.npy`` (what wsolevaluation's loader reads, e.g. ``123/456.JPEG.npy``) or
 ``<maps_dir>/<image_id without extension>.npy`` (what its README describes): one 2-D float array per image.
-Ground truth comes from a dataset of ours (``dataset.json``) or from a raw wsolevaluation metadata split folder
-(``image_ids.txt``, ``class_labels.txt``, ``image_sizes.txt``, ``localization.txt``), both read through
+Ground truth comes from a dataset of ours (``dataset.json``) or from a raw wsolevaluation metadata split
+folder (``image_ids.txt``, ``class_labels.txt``, ``image_sizes.txt``, ``localization.txt``), both read through
 ``wsol.data.format``. Boxes are in original image pixels and are mapped into the map's frame here.
 """
 
@@ -47,12 +47,15 @@ def load_ground_truth(data: Path, split: str | None, mask_root: Path | None = No
         return GroundTruth(read_split_metadata(data), Path(mask_root) if mask_root else None)
     if (data / DATASET_FILE).is_file():
         if not split:
-            raise ValueError(f"--split: required for the dataset {data} (it has {read_dataset_info(data).splits})")
+            raise ValueError(
+                f"--split: required for the dataset {data} (it has {read_dataset_info(data).splits})"
+            )
         info = read_dataset_info(data)
         root = Path(mask_root) if mask_root else info.resolve_mask_root(data)
         return GroundTruth(read_split(data, split), root)
     raise FileNotFoundError(
-        f"--data {data}: expected a dataset folder with {DATASET_FILE} or a metadata split folder with image_ids.txt"
+        f"--data {data}: expected a dataset folder with {DATASET_FILE} "
+        "or a metadata split folder with image_ids.txt"
     )
 
 
@@ -76,12 +79,15 @@ def load_scoremap(path: Path) -> np.ndarray:
     if array.ndim == 3 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"{path}: expected a 2-D float score map, got {array.dtype} array of shape {array.shape}")
+        raise ValueError(
+            f"{path}: expected a 2-D float score map, got {array.dtype} array of shape {array.shape}"
+        )
     return array
 
 
 def _load_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """wsolevaluation's ``load_mask_image``: grey PNG, float32, nearest resize to (width, height), ``> 0.5``."""
+    """wsolevaluation's ``load_mask_image``: grey PNG, float32, nearest resize to (width, height), ``>
+    0.5``."""
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise FileNotFoundError(f"{path}: mask image not found or unreadable")

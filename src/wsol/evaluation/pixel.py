@@ -1,17 +1,19 @@
 """Pixel-level metrics from score histograms: PxAP, F1⁺/F1⁻ (Dice), IoU/mIoU and precision-recall curves.
 
-Everything derives from per-image histograms of the scores of ground-truth foreground and background pixels over
-the bins of the τ grid, so the evaluator keeps sufficient statistics only:
+Everything derives from per-image histograms of the scores of ground-truth foreground and background pixels
+over the bins of the τ grid, so the evaluator keeps sufficient statistics only:
 
-* PxAP (Choe et al., CVPR 2020, §4.2; ``MaskEvaluator``): histograms pooled over the split, bins
-  ``[τ_0, τ_1), …, [τ_{n-1}, 1), [1, 2), [2, 3]``, ``tp``/``fp`` = counts of scores ``>=`` each lower edge taken
-  from the top, AP = Σ precision_i · (recall_i − recall_{i−1}) over bins with a prediction, in %.
-* F1⁺ / F1⁻ (Belharbi et al., min-max entropy, §4 "Evaluation"): the Dice of the foreground and of the background
-  (the complements) per image, then averaged over images, in %. A pixel is predicted foreground at τ when its
-  score is ``>= τ``. An image where both the prediction and the ground truth of a class are empty scores 100.
+* PxAP (Choe et al., CVPR 2020; ``MaskEvaluator``): histograms pooled over the split, bins
+  ``[τ_0, τ_1), …, [τ_{n-1}, 1), [1, 2), [2, 3]``, ``tp``/``fp`` = counts of scores ``>=`` each lower edge
+  taken from the top, AP = Σ precision_i · (recall_i − recall_{i−1}) over bins with a prediction, in %.
+* F1⁺ / F1⁻ (Belharbi et al., min-max entropy, §4 "Evaluation"): the Dice of the foreground and of the
+  background (the complements) per image, then averaged over images, in %. A pixel is predicted foreground at
+  τ when its score is ``>= τ``. An image where both the prediction and the ground truth of a class are empty
+  scores 100.
 * IoU⁺ / IoU⁻ per image likewise, mIoU = (IoU⁺ + IoU⁻) / 2 (the survey's mIoU, per image then averaged).
-* PR curves (min-max entropy, Fig. 6): per image, foreground (and background) precision against recall over the τ
-  grid, precision linearly interpolated on a common recall axis (step 0.01), then averaged over images.
+* PR curves (min-max entropy, Fig. 6): per image, foreground (and background) precision against recall over
+  the τ grid, interpolated on a common recall axis (step 0.01; best precision at recall >= r), averaged over
+  images.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from torch import Tensor
 
 
 def bin_edges(cam_thresholds: np.ndarray) -> np.ndarray:
-    """PxAP bin edges ``cam_thresholds + [1, 2, 3]`` (float64), as ``MaskEvaluator.threshold_list_right_edge``."""
+    """PxAP bin edges ``cam_thresholds + [1, 2, 3]`` (float64), as
+    ``MaskEvaluator.threshold_list_right_edge``."""
     return np.append(np.asarray(cam_thresholds, dtype=np.float64), [1.0, 2.0, 3.0])
 
 
@@ -41,7 +44,9 @@ def image_histograms(
     index = torch.where(values == edges[-1], torch.full_like(index, n_bins - 1), index)
     inside = (index >= 0) & (index < n_bins)
     batch = scores.shape[0]
-    flat = (index.clamp(0, n_bins - 1) + torch.arange(batch, device=scores.device)[:, None] * n_bins).reshape(-1)
+    flat = (index.clamp(0, n_bins - 1) + torch.arange(batch, device=scores.device)[:, None] * n_bins).reshape(
+        -1
+    )
     histograms = []
     for selected in (positive, negative):
         weights = (selected & inside).reshape(-1).to(torch.float64)
@@ -80,7 +85,8 @@ def _safe_ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
 
 
 def confusion_curves(positive_hist: Tensor, negative_hist: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Per-image ``tp, fp, fn, tn`` (B, n_tau) at τ_i (foreground = score ``>= τ_i``) from (B, n_bins) histograms.
+    """Per-image ``tp, fp, fn, tn`` (B, n_tau) at τ_i (foreground = score ``>= τ_i``) from (B, n_bins)
+    histograms.
 
     The last two bins ([1, 2), [2, 3]) are beyond the τ grid and only shift counts at every τ.
     """
@@ -98,16 +104,25 @@ def dice_iou(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> dict[str, Tensor
     f1_neg = _safe_ratio(2 * tn, 2 * tn + fn + fp)
     iou_pos = _safe_ratio(tp, tp + fp + fn)
     iou_neg = _safe_ratio(tn, tn + fn + fp)
-    return {"f1_pos": f1_pos, "f1_neg": f1_neg, "iou_pos": iou_pos, "iou_neg": iou_neg, "miou": (iou_pos + iou_neg) / 2}
+    return {
+        "f1_pos": f1_pos,
+        "f1_neg": f1_neg,
+        "iou_pos": iou_pos,
+        "iou_neg": iou_neg,
+        "miou": (iou_pos + iou_neg) / 2,
+    }
 
 
 def interpolated_precision(
     tp: np.ndarray, fp: np.ndarray, num_true: float, recall_axis: np.ndarray
 ) -> np.ndarray | None:
-    """One image's precision linearly interpolated at ``recall_axis`` (min-max entropy, Fig. 6).
+    """One image's interpolated precision at ``recall_axis`` (min-max entropy, Fig. 6).
 
-    ``tp``/``fp`` over the τ grid; points without any prediction are dropped; ``None`` when the image has no
-    ground-truth pixel of the class (recall undefined) or no prediction at any τ.
+    The paper unifies the recall axis and interpolates precision on it without saying how; we use the standard
+    interpolated precision, the best precision at a recall >= r (0 beyond the largest recall reached), which
+    is well defined where several thresholds share a recall. ``tp``/``fp`` over the τ grid; thresholds
+    without any prediction are dropped; ``None`` when the image has no ground-truth pixel of the class or no
+    prediction.
     """
     if num_true <= 0:
         return None
@@ -116,5 +131,9 @@ def interpolated_precision(
         return None
     recall = tp[keep] / num_true
     precision = tp[keep] / (tp[keep] + fp[keep])
-    order = np.lexsort((precision, recall))
-    return np.interp(recall_axis, recall[order], precision[order])
+    order = np.argsort(recall, kind="stable")
+    recall, precision = recall[order], precision[order]
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]  # best precision at recall >= recall[i]
+    index = np.searchsorted(recall, recall_axis, side="left")
+    inside = index < len(recall)
+    return np.where(inside, envelope[np.minimum(index, len(recall) - 1)], 0.0)

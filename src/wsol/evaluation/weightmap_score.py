@@ -1,5 +1,5 @@
-"""The weight-map paper's box rule and early-stopping score S (Shaharabany & Wolf, §3 "Setting the bounding box",
-Eq. 5-6; research/methods.md §A.4).
+"""The weight-map paper's box rule and early-stopping score S (Shaharabany & Wolf, §3 "Setting the bounding
+box", Eq. 5-6; research/methods.md §A.4).
 
 1. Min-max normalise the map and rescale it to 8 bits. (The authors' code passes the map through matplotlib's
    ``cubehelix`` colormap and converts it to grey; that grey is linear in the map, ≈ ``round(255·m)``
@@ -26,7 +26,9 @@ TAU_FRACTION = 0.1
 
 def box_from_map_weightmap(weight_map: Tensor | np.ndarray) -> tuple[tuple[int, int, int, int], float]:
     """Box ``(x0, y0, x1, y1)`` (x1 = x + w, exclusive) and score S for one (H, W) weight map."""
-    values = weight_map.detach().to("cpu", torch.float64).numpy() if isinstance(weight_map, Tensor) else weight_map
+    values = (
+        weight_map.detach().to("cpu", torch.float64).numpy() if isinstance(weight_map, Tensor) else weight_map
+    )
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2:
         raise ValueError(f"weight_map: expected a 2-D (H, W) map, got shape {values.shape}")

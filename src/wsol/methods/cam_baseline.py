@@ -2,10 +2,10 @@
 
 Heads (``wsol.models.build_head``): ``gap`` (CAM-Avg), ``max`` (CAM-Max), ``lse`` (CAM-LSE, Pinheiro &
 Collobert 2015), ``wildcat`` (Durand et al. 2017), ``mil`` (Deep MIL attention, Ilse et al. 2018) and ``wgap``
-(GAP + linear, classic CAM of Zhou et al. 2016). These are the baselines of the min-max entropy paper (TMI Table I
-in ``research/minmax-entropy.md`` §6). The localization map is the head's class map of the requested (or
-predicted) class, upsampled bilinearly (``align_corners=False``) to the input size and min-max normalised per
-image (a constant map becomes all zeros, as wsolevaluation's ``normalize_scoremap``).
+(GAP + linear, classic CAM of Zhou et al. 2016). These are the baselines of the min-max entropy paper (TMI
+Table I in ``research/minmax-entropy.md`` §6). The localization map is the head's class map of the requested
+(or predicted) class, upsampled bilinearly (``align_corners=False``) to the input size and min-max normalised
+per image (a constant map becomes all zeros, as wsolevaluation's ``normalize_scoremap``).
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def minmax_normalize(maps: Tensor) -> Tensor:
 class PoolingHeadMethod(WSOLMethod):
     """Backbone + pooling head (``wsol.models.WSOLClassifier``), trained with CE on the image label.
 
-    ``new_layers_lr_mult`` multiplies the learning rate of the head (and of ResNets' ``layer4``): wsolevaluation
-    uses 10 with an ImageNet-pretrained backbone (methods.md §D.1); 1 (the default) suits training from scratch.
+    ``new_layers_lr_mult`` multiplies the learning rate of the head (and of ResNets' ``layer4``):
+    wsolevaluation uses 10 with an ImageNet-pretrained backbone (methods.md §D.1); 1 (the default) suits
+    training from scratch.
     """
 
     def __init__(
@@ -76,7 +77,9 @@ class PoolingHeadMethod(WSOLMethod):
         logits = output.logits
         chosen = logits.argmax(dim=1) if classes is None else classes.to(logits.device)
         maps = select_class_maps(output.class_maps, chosen)
-        maps = F.interpolate(maps[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        maps = F.interpolate(maps[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False)[
+            :, 0
+        ]
         return Prediction(logits=logits, maps=minmax_normalize(maps))
 
     def training_loss(self, batch: Batch) -> LossOutput:

@@ -30,8 +30,7 @@ __all__ = ["ErasingResult", "HistoryRule", "recursive_erasing", "trust_coefficie
 HistoryRule = Literal["trust", "correct"]
 """How the history h is updated. ``"trust"`` (paper §3.4: "once a sample is assigned a zero trust coefficient,
 it is maintained zero all along the erasing"): h^t = h^{t−1} · 1[Ψ(t) > 0]. ``"correct"`` (the reference
-code): h^t = min(h^{t−1}, 1[ŷ^t = y]), so a sample whose loss rose is not erased at that step but stays in the
-loop."""
+code): h^t = min(h^{t−1}, 1[ŷ^t = y]); a sample whose loss rose is not erased at that step but stays in."""
 
 Localize = Callable[[Tensor], tuple[Tensor, Tensor]]
 """Localizer forward: images (b, 3, H, W) -> (scores (b, K) with grad, pseudo-binary mask M⁺ (b, 1, H, W))."""

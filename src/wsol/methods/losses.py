@@ -74,8 +74,7 @@ def entropy(logits: Tensor, log_base: float | None = None, reduction: str = "mea
 
 
 def negative_entropy(logits: Tensor, log_base: float | None = None, reduction: str = "mean") -> Tensor:
-    """−H(p̂): the TMI paper's EEM regulariser ("explicit entropy maximisation", seed ``003``); minimise
-    it."""
+    """−H(p̂), to minimise: the TMI paper's EEM regulariser ("explicit entropy maximisation", seed ``003``)."""
     return -entropy(logits, log_base=log_base, reduction=reduction)
 
 

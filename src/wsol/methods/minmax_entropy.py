@@ -234,8 +234,7 @@ class MinMaxEntropy(WSOLMethod):
         return output.logits, mask
 
     def classify(self, images: Tensor) -> Tensor:
-        """Classifier C on (masked) images, bilinearly rescaled by ``classifier_scale`` first (§3, R1
-        ``scale``)."""
+        """Classifier C on (masked) images, bilinearly rescaled by ``classifier_scale`` first (note §3)."""
         if self.classifier_scale != 1:
             images = F.interpolate(
                 images, scale_factor=self.classifier_scale, mode="bilinear", align_corners=False
@@ -312,8 +311,7 @@ class MinMaxEntropy(WSOLMethod):
 
     # ------------------------------------------------------------------------------------------- schedules
     def on_train_epoch_end(self, epoch: int) -> None:
-        """Advance σ (TMI: +sigma_step per epoch up to sigma_max) and the log-barrier t (×t_growth up to
-        max_t)."""
+        """Advance σ (+sigma_step per epoch, ≤ sigma_max) and the log-barrier t (×t_growth, ≤ max_t)."""
         self.epoch = epoch + 1
         sigma = self.sigma0 + self.sigma_step * self.epoch
         self.sigma = sigma if self.sigma_max is None else min(sigma, self.sigma_max)

@@ -1,5 +1,4 @@
-"""The weight-map generator g of Shaharabany & Wolf, "Learning a Weight Map for Weakly-Supervised
-Localization".
+"""The weight-map generator g of Shaharabany & Wolf, "Learning a Weight Map for WSOL" (seed ``002``).
 
 g = a ResNet encoder (seed ``002`` "Architecture") + a skip decoder of five up-sampling blocks whose output is
 a sigmoid map at input resolution. The block layout follows the authors' public scaffolding (research note
@@ -11,28 +10,18 @@ input size.
 The decoder only assumes an encoder with ``stages(x) -> list[Tensor]`` (shallow to deep) and
 ``stage_channels``; a block up-samples to its skip's size whenever the sizes differ, which reproduces the
 ResNet layout (no up-sampling between the max-pool map and ``layer1``, both at H/4) and adapts to other
-encoders (``tiny``)."""
+encoders (``tiny``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.models import build_backbone
-
-
-class StagedEncoder(Protocol):
-    """An encoder exposing its intermediate maps, shallow to deep (``wsol.models`` ResNets and ``tiny``)."""
-
-    stage_channels: Sequence[int]
-
-    def stages(self, x: Tensor) -> list[Tensor]: ...
-
-    def __call__(self, x: Tensor) -> Tensor: ...
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:

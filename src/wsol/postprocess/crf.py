@@ -26,8 +26,7 @@ __all__ = ["CRF_PRESETS", "CRFParams", "refine_batch", "refine_mask", "refine_ma
 
 @dataclass(frozen=True)
 class CRFParams:
-    """Dense-CRF settings: mean-field iterations, Gaussian sxy, bilateral sxy/srgb and the two
-    compatibilities."""
+    """Dense-CRF settings: mean-field iterations, Gaussian/bilateral kernel widths, compatibilities."""
 
     iterations: int
     gaussian_sxy: tuple[float, float]
@@ -106,8 +105,7 @@ def refine_mask(
 def refine_masks(
     images: NDArray[np.uint8], probs: NDArray[np.floating], params: CRFParams = CRF_PRESETS["natural"]
 ) -> NDArray[np.bool_]:
-    """:func:`refine_mask` over a batch: ``images`` (B, H, W, 3) uint8, ``probs`` (B, H, W) -> (B, H, W)
-    bool."""
+    """:func:`refine_mask` per image: ``images`` (B, H, W, 3) uint8, ``probs`` (B, H, W) -> bool (B, H, W)."""
     images, probs = np.asarray(images), np.asarray(probs)
     if images.ndim != 4 or probs.ndim != 3 or images.shape[0] != probs.shape[0]:
         raise ValueError(

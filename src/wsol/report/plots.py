@@ -1,6 +1,7 @@
 """PNG plots of an evaluation: τ curves (BoxAcc per IoU threshold, pixel metrics) and precision-recall curves.
 
-Rendered with matplotlib's Agg backend into bytes, so callers write them atomically (``wsol.io``).
+Rendered with matplotlib's Agg canvas on standalone ``Figure`` objects (no pyplot state, no global backend
+switch) into bytes, so callers write them atomically (``wsol.io``).
 """
 
 from __future__ import annotations
@@ -8,22 +9,24 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from wsol.evaluation import EvaluationResult  # noqa: E402
-from wsol.io import atomic_write_bytes  # noqa: E402
+from wsol.evaluation import EvaluationResult
+from wsol.io import atomic_write_bytes
 
 _PIXEL_CURVES = ("f1_pos", "f1_neg", "miou")
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height))
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(figure)
     return buffer.getvalue()
 
 
@@ -34,12 +37,16 @@ def tau_curves_png(result: EvaluationResult) -> bytes | None:
     pixel_keys = [k for k in _PIXEL_CURVES if k in result.curves]
     panels = [
         (title, keys)
-        for title, keys in (("BoxAcc (GT-known) vs τ", box_keys), ("pixel metrics (per-image mean) vs τ", pixel_keys))
+        for title, keys in (
+            ("BoxAcc (GT-known) vs τ", box_keys),
+            ("pixel metrics (per-image mean) vs τ", pixel_keys),
+        )
         if keys
     ]
     if tau is None or not panels:
         return None
-    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    figure = _figure(5.5 * len(panels), 4)
+    axes = figure.subplots(1, len(panels), squeeze=False)
     for axis, (title, keys) in zip(axes[0], panels, strict=True):
         for key in keys:
             (line,) = axis.plot(tau, result.curves[key], label=key, linewidth=1.2)
@@ -60,10 +67,14 @@ def pr_curves_png(result: EvaluationResult) -> bytes | None:
     curves = result.pr_curves
     if not curves:
         return None
-    figure, axis = plt.subplots(figsize=(5.5, 4))
+    figure = _figure(5.5, 4)
+    axis = figure.subplots()
     if "pxap_recall" in curves:
         axis.plot(curves["pxap_recall"], curves["pxap_precision"], label=f"pooled (PxAP {result.pxap:.2f})")
-    for key, label in (("precision_fg", "foreground, per-image mean"), ("precision_bg", "background, per-image mean")):
+    for key, label in (
+        ("precision_fg", "foreground, per-image mean"),
+        ("precision_bg", "background, per-image mean"),
+    ):
         if key in curves:
             axis.plot(curves["recall"], curves[key], label=label)
     axis.set_xlabel("recall")
@@ -77,7 +88,8 @@ def pr_curves_png(result: EvaluationResult) -> bytes | None:
 
 
 def save_evaluation_plots(result: EvaluationResult, out_dir: Path) -> list[Path]:
-    """Write ``tau_curves.png`` and ``pr_curves.png`` (those that have data) atomically; returns their paths."""
+    """Write ``tau_curves.png`` and ``pr_curves.png`` (those that have data) atomically; returns their
+    paths."""
     written = []
     for name, render in (("tau_curves.png", tau_curves_png), ("pr_curves.png", pr_curves_png)):
         data = render(result)

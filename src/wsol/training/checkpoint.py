@@ -1,4 +1,4 @@
-"""Atomic, ``weights_only``-safe checkpoints and the frequent ``last.ckpt`` used by ``wsol train --resume``."""
+"""Atomic, ``weights_only``-safe checkpoints and the frequent ``last.ckpt`` behind ``wsol train --resume``."""
 
 from __future__ import annotations
 
@@ -70,8 +70,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class LastCheckpoint(Checkpoint):
     """Refreshes ``<dirpath>/last.ckpt`` every ``every_n_steps`` optimiser steps and at each epoch end.
 
-    As a :class:`Checkpoint` it runs after the module's ``on_train_epoch_end`` (LR schedule, method schedules),
-    so the epoch-end file resumes exactly at the next epoch. ``last_saved`` is what a NaN report points to.
+    As a :class:`Checkpoint` it runs after the module's ``on_train_epoch_end`` (LR and method schedules), so
+    the epoch-end file resumes exactly at the next epoch. ``last_saved`` is what a NaN report points to.
     """
 
     def __init__(self, dirpath: Path, every_n_steps: int) -> None:

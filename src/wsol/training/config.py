@@ -1,7 +1,7 @@
 """Training configuration: a structured OmegaConf default merged with a YAML file and command-line overrides.
 
-``load_config(path, ["optim.lr=0.1", "trainer.max_epochs=3"])`` returns a validated ``DictConfig``; unknown keys
-and values of the wrong type are errors that name the key and where it came from. The sections mirror the
+``load_config(path, ["optim.lr=0.1", "trainer.max_epochs=3"])`` returns a validated ``DictConfig``; unknown
+keys and values of the wrong type are errors that name the key and where it came from. The sections mirror the
 papers' presets (``docs/training.md``): SGD + Nesterov with a floored step decay (min-max entropy note §3,
 wsolevaluation's protocol in methods.md §D.1).
 """
@@ -24,6 +24,7 @@ SELECTION_MODES: dict[str, str] = {
     "val/f1_pos": "max",
     "val/f1_neg": "max",
     "val/miou": "max",
+    "val/s_score": "max",
 }
 """Model-selection keys accepted by ``trainer.select_on`` and whether lower or higher is better."""
 
@@ -33,8 +34,11 @@ class DataConfig:
     """Where the images come from and how they are batched.
 
     ``root: null`` trains on the embedded synthetic benchmark, generated once into ``cache_dir`` with the
-    ``synthetic`` options (keyword arguments of ``wsol.data.ensure_synthetic``). ``transforms`` are the keyword
-    arguments of ``wsol.data``'s transform config. ``batch_size`` is per process (DDP: global = devices x it).
+    ``synthetic`` options (keyword arguments of ``wsol.data.ensure_synthetic``). ``transforms`` are the fields
+    of ``wsol.data.transforms.TransformConfig`` (empty: the dataset's suggested transform). ``batch_size`` is
+    per process (DDP: the global batch is devices x batch_size). ``sampler: class_balanced`` draws training
+    batches of ``images_per_class`` images from each of ``batch_size // images_per_class`` classes (triplet
+    losses; ``wsol.methods.triplets.ClassBalancedBatchSampler``; one process only).
     """
 
     root: str | None = None
@@ -43,6 +47,8 @@ class DataConfig:
     transforms: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 16
     eval_batch_size: int | None = None
+    sampler: str | None = None
+    images_per_class: int = 2
     num_workers: int = 0
     train_split: str = "train"
     val_split: str = "val"
@@ -59,7 +65,7 @@ class MethodConfig:
 
 @dataclass
 class OptimConfig:
-    """SGD (Nesterov) or Adam; lr x ``gamma`` every ``step_size`` epochs, never below ``min_lr`` (MyStepLR)."""
+    """SGD (Nesterov) or Adam; lr x ``gamma`` every ``step_size`` epochs, floored at ``min_lr`` (MyStepLR)."""
 
     name: str = "sgd"
     lr: float = 0.01
@@ -133,6 +139,8 @@ def validate_config(config: DictConfig) -> None:
         )
     if config.data.batch_size < 1:
         raise ValueError(f"data.batch_size: expected a positive integer, got {config.data.batch_size}")
+    if config.data.sampler not in (None, "class_balanced"):
+        raise ValueError(f"data.sampler: expected null or 'class_balanced', got {config.data.sampler!r}")
     if config.optim.name not in ("sgd", "adam"):
         raise ValueError(f"optim.name: expected 'sgd' or 'adam', got {config.optim.name!r}")
     if config.optim.lr <= 0 or config.optim.step_size < 1 or not 0 < config.optim.gamma <= 1:

@@ -1,14 +1,15 @@
 """Data loading for the engine: exact-resume training order, DDP sharding without padding.
 
-Training order is a permutation seeded by ``(seed, epoch)``; rank ``r`` of ``W`` takes every ``W``-th index, so
-the union of the ranks' ``k``-th batches of size ``b`` is the ``k``-th batch of size ``W·b`` of a one-process
-run (the DDP-equivalence test relies on it). Evaluation shards are ``indices[r::W]`` with no padding or
-duplicates, so merged metrics equal one-process metrics. The loader position is part of the checkpoint, so a
-resumed run continues with the batch that follows the last saved step.
+Training order is a permutation seeded by ``(seed, epoch)``; rank ``r`` of ``W`` takes every ``W``-th index,
+so the union of the ranks' ``k``-th batches of size ``b`` is the ``k``-th batch of size ``W·b`` of a
+one-process run (the DDP-equivalence test relies on it). Evaluation shards are ``indices[r::W]`` with no
+padding or duplicates, so merged metrics equal one-process metrics. The loader position is part of the
+checkpoint, so a resumed run continues with the batch that follows the last saved step.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,8 @@ from wsol.data.transforms import TransformConfig, build_transforms
 class ShardSampler(Sampler[int]):
     """Indices of one rank: ``perm(seed, epoch)[rank::world_size]`` (train) or ``range(n)[rank::world_size]``.
 
-    Training truncates the permutation to a multiple of ``world_size`` so that all ranks run the same number of
-    steps. ``skip`` drops the first indices of the next iteration only (resume inside an epoch; the length
+    Training truncates the permutation to a multiple of ``world_size`` so that all ranks run the same number
+    of steps. ``skip`` drops the first indices of the next iteration only (resume inside an epoch; the length
     stays the epoch's, as Lightning resumes its batch counter at the saved index).
     """
 
@@ -72,8 +73,35 @@ class ShardSampler(Sampler[int]):
         return iter(indices)
 
     def __len__(self) -> int:
-        # The whole epoch even while skipping: Lightning counts a resumed epoch's batches from the saved index.
+        # The whole epoch even while skipping: Lightning counts a resumed epoch's batches from the saved one.
         return len(self._indices())
+
+
+class ResumableBatchSampler(Sampler[list[int]]):
+    """Wraps a batch sampler with ``set_epoch`` (class-balanced batches): forwards the epoch to it and to the
+    dataset, and drops the first ``skip`` batches of the next iteration (resume inside an epoch)."""
+
+    def __init__(self, batches: Any, dataset: WSOLDataset, *, epoch: int = 0, skip: int = 0) -> None:
+        self.batches = batches
+        self.dataset = dataset
+        self.skip = skip
+        self.epoch = epoch
+        batches.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.skip = 0
+        self.epoch = epoch
+        self.batches.set_epoch(epoch)
+        self.dataset.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        skip, self.skip = self.skip, 0
+        return itertools.islice(iter(self.batches), skip, None)
+
+    def __len__(self) -> int:
+        return len(self.batches)
 
 
 class WSOLDataModule(L.LightningDataModule):
@@ -112,10 +140,39 @@ class WSOLDataModule(L.LightningDataModule):
         epoch, done = self._resume or (0, 0)
         self._resume = None
         batch_size = int(self.data["batch_size"])
+        if self.data.get("sampler") == "class_balanced":
+            return self._class_balanced_loader(dataset, epoch, done, world)
         sampler = ShardSampler(
-            dataset, shuffle=True, seed=self.seed, rank=rank, world_size=world, epoch=epoch, skip=done * batch_size
+            dataset,
+            shuffle=True,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+            epoch=epoch,
+            skip=done * batch_size,
         )
         return self._loader(dataset, sampler, batch_size)
+
+    def _class_balanced_loader(self, dataset: WSOLDataset, epoch: int, done: int, world: int) -> DataLoader:
+        from wsol.methods.triplets import ClassBalancedBatchSampler
+
+        if world > 1:
+            raise ValueError(
+                "data.sampler=class_balanced: supported with one process only (trainer.devices=1)"
+            )
+        batches = ClassBalancedBatchSampler(
+            [record.label for record in dataset.records],
+            int(self.data["batch_size"]),
+            images_per_class=int(self.data["images_per_class"]),
+            seed=self.seed,
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=ResumableBatchSampler(batches, dataset, epoch=epoch, skip=done),
+            num_workers=int(self.data["num_workers"]),
+            collate_fn=collate,
+            generator=torch.Generator().manual_seed(self.seed),
+        )
 
     def _eval_loader(self, split: str) -> DataLoader:
         dataset = WSOLDataset(self.root, split, self.eval_transform, seed=self.seed)

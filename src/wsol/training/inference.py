@@ -49,7 +49,9 @@ def load_checkpoint_full(path: Path) -> LoadedCheckpoint:
     checkpoint = read_checkpoint(path)
     state = checkpoint.get(CHECKPOINT_KEY)
     if not isinstance(state, dict) or "config" not in state or "state_dict" not in checkpoint:
-        raise ValueError(f"{path}: not a `wsol train` checkpoint (no {CHECKPOINT_KEY!r} entry or no state_dict)")
+        raise ValueError(
+            f"{path}: not a `wsol train` checkpoint (no {CHECKPOINT_KEY!r} entry or no state_dict)"
+        )
     config = state["config"]
     options = dict(config["method"]["options"])
     if options.get("weights") is not None:
@@ -68,7 +70,9 @@ def load_checkpoint_full(path: Path) -> LoadedCheckpoint:
 
 def eval_transform(config: Mapping[str, Any]) -> JointTransform:
     """The evaluation transform of a run config's ``data.transforms``."""
-    return build_transforms(TransformConfig.from_dict(dict(config["data"].get("transforms") or {})), train=False)
+    return build_transforms(
+        TransformConfig.from_dict(dict(config["data"].get("transforms") or {})), train=False
+    )
 
 
 def cam_predict(method: WSOLMethod, cam: str, images: Tensor, classes: Tensor | None) -> Prediction:
@@ -77,7 +81,9 @@ def cam_predict(method: WSOLMethod, cam: str, images: Tensor, classes: Tensor | 
 
     cam_model = getattr(method, "cam_model", None)
     if cam_model is None:
-        raise ValueError(f"--cam {cam}: method {type(method).__name__} exposes no classifier for post-hoc CAMs")
+        raise ValueError(
+            f"--cam {cam}: method {type(method).__name__} exposes no classifier for post-hoc CAMs"
+        )
     model, layer = cam_model()
     with build_extractor(cam, model, layer) as extractor:
         maps = extractor(images, classes, upsample_to="input")
@@ -180,7 +186,9 @@ def evaluate_checkpoint(
     method, run_config = load_checkpoint(checkpoint)
     dataset = WSOLDataset(Path(data_root), split, eval_transform(run_config))
     data = run_config["data"]
-    loader = DataLoader(dataset, batch_size=int(data.get("eval_batch_size") or data["batch_size"]), collate_fn=collate)
+    loader = DataLoader(
+        dataset, batch_size=int(data.get("eval_batch_size") or data["batch_size"]), collate_fn=collate
+    )
     evaluator = WSOLEvaluator(config)
     for batch in loader:
         prediction = _predict(method, batch["image"], batch["label"], cam)
@@ -194,6 +202,14 @@ def evaluate_checkpoint(
             logits=prediction.logits,
         )
     result = evaluator.compute()
-    payload = {"checkpoint": str(checkpoint), "data": str(data_root), "split": split, "cam": cam, **result.to_dict()}
-    atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")
+    payload = {
+        "checkpoint": str(checkpoint),
+        "data": str(data_root),
+        "split": split,
+        "cam": cam,
+        **result.to_dict(),
+    }
+    atomic_write_text(
+        Path(out_dir) / "metrics.json", json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n"
+    )
     return result

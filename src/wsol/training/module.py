@@ -17,6 +17,7 @@ import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
@@ -37,6 +38,7 @@ LOGGED_METRICS = (
     "miou",
     "f1_pos_best",
     "f1_neg_best",
+    "s_score",
 )
 """Scalar fields of ``EvaluationResult`` logged as ``val/<name>`` and ``test/<name>`` (plus ``error``)."""
 
@@ -75,7 +77,7 @@ def build_optimizer(groups: list[dict[str, Any]], optim: Mapping[str, Any]) -> O
 
 
 def _rng_state() -> dict[str, Any]:
-    numpy_state = np.random.get_state()
+    numpy_state = np.random.get_state()  # noqa: NPY002 (save the legacy global state)
     return {
         "torch": torch.get_rng_state(),
         "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].astype(np.int64)), *numpy_state[2:]],
@@ -86,7 +88,7 @@ def _rng_state() -> dict[str, Any]:
 def _set_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))  # noqa: NPY002
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
 
@@ -97,7 +99,9 @@ class WSOLLightningModule(L.LightningModule):
     ``config`` is the plain-dict run config (``wsol.training.config.to_plain``); it is stored in checkpoints.
     """
 
-    def __init__(self, method: WSOLMethod, config: Mapping[str, Any], class_names: Sequence[str] = ()) -> None:
+    def __init__(
+        self, method: WSOLMethod, config: Mapping[str, Any], class_names: Sequence[str] = ()
+    ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.method = method
@@ -133,7 +137,15 @@ class WSOLLightningModule(L.LightningModule):
             self._pending_rng_state = None
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
-        terms = self.method.training_step(batch, backward=self.manual_backward)
+        ddp = self.trainer.strategy.model
+        if isinstance(ddp, DistributedDataParallel):
+            # Methods may back-propagate several times per batch, and not equally often on every rank
+            # (recursive erasing): accumulate locally, then average the gradients once.
+            with ddp.no_sync():
+                terms = self.method.training_step(batch, backward=self.manual_backward)
+            self._average_gradients()
+        else:
+            terms = self.method.training_step(batch, backward=self.manual_backward)
         loss = terms["loss"]
         finite = bool(torch.isfinite(loss).all())
         if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
@@ -153,6 +165,23 @@ class WSOLLightningModule(L.LightningModule):
             batch_size=batch_size,
         )
         self.log("loss", loss, prog_bar=True, logger=False, batch_size=batch_size)
+
+    def _average_gradients(self) -> None:
+        """All-reduce (mean) the method's gradients in one flat buffer; a parameter keeps ``grad=None`` only
+        if no rank produced a gradient for it (as in one process, so SGD skips it the same way)."""
+        params = [p for p in self.method.parameters() if p.requires_grad]
+        present = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=self.device)
+        flat = torch.cat(
+            [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+        )
+        world = self.trainer.world_size
+        torch.distributed.all_reduce(flat)
+        torch.distributed.all_reduce(present)
+        offset = 0
+        for param, seen in zip(params, present.tolist(), strict=True):
+            size = param.numel()
+            param.grad = flat[offset : offset + size].view_as(param).div_(world) if seen else None
+            offset += size
 
     def on_train_epoch_end(self) -> None:
         scheduler = self.lr_schedulers()
@@ -233,7 +262,9 @@ class WSOLLightningModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get(CHECKPOINT_KEY)
         if state is None:
-            raise ValueError(f"checkpoint has no {CHECKPOINT_KEY!r} entry: it was not written by `wsol train`")
+            raise ValueError(
+                f"checkpoint has no {CHECKPOINT_KEY!r} entry: it was not written by `wsol train`"
+            )
         self.method.load_extra_state(state["method_state"])
         self.train_position = (int(state["train_position"][0]), int(state["train_position"][1]))
         self._pending_rng_state = state["rng"]

@@ -52,7 +52,9 @@ def resolve_data_root(data: Mapping[str, Any]) -> Path:
     if data.get("root"):
         root = Path(data["root"]).expanduser()
         if not root.is_dir():
-            raise FileNotFoundError(f"data.root: {root} is not a folder (expected a dataset written by `wsol data`)")
+            raise FileNotFoundError(
+                f"data.root: {root} is not a folder (expected a dataset written by `wsol data`)"
+            )
         return root
     from wsol.data.synth import ensure_synthetic
 
@@ -79,14 +81,28 @@ def instantiate_method(name: str, num_classes: int, options: Mapping[str, Any]) 
     return method
 
 
-def _is_launcher() -> bool:
+def check_evaluator_config(options: Mapping[str, Any]) -> None:
+    """Fail before training if the ``eval`` section is not a valid ``EvaluatorConfig``."""
+    from wsol.evaluation import EvaluatorConfig
+
+    try:
+        EvaluatorConfig(**options)
+    except TypeError as err:
+        raise ValueError(f"eval: invalid evaluator options {dict(options)}: {err}") from None
+
+
+def is_launcher() -> bool:
+    """True in the process that starts a run (not a DDP child started by Lightning, torchrun or SLURM)."""
     return all(int(os.environ.get(var, "0")) == 0 for var in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
 def _run_dir(config: DictConfig) -> Path:
     inherited = os.environ.get(RUN_DIR_ENV)
-    if inherited and not _is_launcher():
-        return Path(inherited)
+    if not is_launcher():
+        if inherited:
+            return Path(inherited)
+        if config.name is None:
+            raise ValueError("name: required when processes are started externally (torchrun, several nodes)")
     name = config.name or f"{config.method.name.replace(':', '.')}-{time.strftime('%Y%m%d-%H%M%S')}"
     return Path(config.output_dir).expanduser().absolute() / name
 
@@ -120,7 +136,7 @@ def _trainer(config: DictConfig, run_dir: Path, callbacks: list[Any], loggers: l
 
 
 def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = False) -> RunResult:
-    """Train, select a checkpoint on ``trainer.select_on``, evaluate it on val and test, write metrics.json."""
+    """Train, select on ``trainer.select_on``, evaluate the selection on val and test (``metrics.json``)."""
     run_dir = Path(run_dir) if run_dir is not None else _run_dir(config)
     checkpoint_dir = run_dir / "checkpoints"
     last_path = checkpoint_dir / LAST_NAME
@@ -130,6 +146,7 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
         raise ValueError(f"{run_dir}: the run folder already has checkpoints; use --resume or another name")
     os.environ[RUN_DIR_ENV] = str(run_dir)
     plain = to_plain(config)
+    check_evaluator_config(plain["eval"])
     L.seed_everything(config.seed, workers=True, verbose=False)
     root = resolve_data_root(plain["data"])
     from wsol.data.format import read_dataset_info
@@ -141,7 +158,7 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
     method = instantiate_method(config.method.name, info.num_classes, plain["method"]["options"])
     module = WSOLLightningModule(method, plain, class_names=info.class_names)
     datamodule = WSOLDataModule(root, plain["data"], seed=config.seed)
-    if _is_launcher():
+    if is_launcher():
         atomic_write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(plain)))
 
     select_on = config.trainer.select_on
@@ -159,10 +176,19 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
     callbacks: list[Any] = [best, LastCheckpoint(checkpoint_dir, config.trainer.checkpoint_every_n_steps)]
     if config.trainer.patience is not None:
         callbacks.insert(
-            0, EarlyStopping(monitor=select_on, mode=mode, patience=config.trainer.patience, check_on_train_epoch_end=False)
+            0,
+            EarlyStopping(
+                monitor=select_on, mode=mode, patience=config.trainer.patience, check_on_train_epoch_end=False
+            ),
         )
+    csv_version = "csv"
+    if resume:  # Lightning's CSV logger deletes an existing metrics.csv: each resumed part gets its folder
+        parts = 1
+        while (run_dir / "logs" / f"csv-resume{parts}").exists():
+            parts += 1
+        csv_version = f"csv-resume{parts}"
     loggers = [
-        CSVLogger(save_dir=run_dir, name="logs", version="csv"),
+        CSVLogger(save_dir=run_dir, name="logs", version=csv_version),
         TensorBoardLogger(save_dir=run_dir, name="logs", version="tensorboard", default_hp_metric=False),
     ]
     trainer = _trainer(config, run_dir, callbacks, loggers)
@@ -178,7 +204,9 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
     evaluator.validate(module, datamodule=datamodule, verbose=False)
     val = dict(module.last_metrics)
     evaluator.test(module, datamodule=datamodule, verbose=False)
-    result = RunResult(run_dir, selected, val=val, test=dict(module.last_metrics), train_seconds=train_seconds)
+    result = RunResult(
+        run_dir, selected, val=val, test=dict(module.last_metrics), train_seconds=train_seconds
+    )
     if evaluator.is_global_zero:
         payload = {
             "checkpoint": str(selected.relative_to(run_dir)),
