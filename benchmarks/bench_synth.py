@@ -1,7 +1,8 @@
 """Synthetic benchmark figures: generation speed, and headroom for WSOL (what plain CAM gets on it).
 
     .venv/bin/python benchmarks/bench_synth.py speed [--images 1000 --image-size 128]
-    .venv/bin/python benchmarks/bench_synth.py headroom [--epochs 12 --preset natural]
+    .venv/bin/python benchmarks/bench_synth.py transforms [--samples 300]
+    .venv/bin/python benchmarks/bench_synth.py headroom [--epochs 15 --preset natural]
 
 ``speed`` prints images/s per preset for a full ``generate_synthetic`` (drawing + PNG writes + metadata) and,
 as a baseline measured in the same run, the PNG encoding/writing of the same images alone.
@@ -20,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import kornia.augmentation as K
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -57,6 +59,42 @@ def speed(images: int, image_size: int) -> None:
             f"  {preset:14s} {images / cpu:6.1f} images/CPU-s ({cpu:5.1f} CPU s, {wall:5.1f} wall s); "
             f"PNG encoding+writes alone {images / png:6.1f} images/CPU-s = {100 * png / cpu:4.1f} % of it"
         )
+
+
+def transforms(samples: int) -> None:
+    """CPU ms per training sample of the ``synthetic`` preset (pad 12.5 %, crop 96, flips, rot90) at 96 px,
+    against the same random ops through kornia's ``AugmentationSequential`` (image, mask, boxes)."""
+    torch.set_num_threads(1)
+    config = TransformConfig.from_dict({"preset": "synthetic"})
+    ours = build_transforms(config, train=True)
+    kornia_ops = K.AugmentationSequential(
+        K.RandomCrop((96, 96)),
+        K.RandomHorizontalFlip(),
+        K.RandomVerticalFlip(),
+        K.RandomRotation90(times=(0, 3), p=1.0),
+        data_keys=["input", "mask", "bbox_xyxy"],
+    )
+    image, masks = torch.rand(3, 120, 120), torch.zeros(2, 120, 120)
+    boxes = torch.tensor([[20.0, 30.0, 60.0, 70.0]])
+    start = time.process_time()
+    for seed in range(samples):
+        ours(
+            image[:, 12:108, 12:108],
+            masks[:1, 12:108, 12:108],
+            masks[1:, 12:108, 12:108] > 0,
+            boxes,
+            seed=seed,
+        )
+    mine = (time.process_time() - start) / samples * 1000
+    start = time.process_time()
+    for _ in range(samples):
+        kornia_ops(image[None], masks[None], boxes[None])
+    baseline = (time.process_time() - start) / samples * 1000
+    print(
+        f"synthetic-preset training transform: {mine:.2f} CPU ms/sample (pad, crop, flips, rot90, normalise)"
+    )
+    print(f"kornia AugmentationSequential, crop + flips + rot90 only: {baseline:.2f} CPU ms/sample")
+    print(f"ratio kornia / ours: {baseline / mine:.1f}x")
 
 
 class _CAMNet(nn.Module):
@@ -154,6 +192,8 @@ def main() -> None:
     speed_parser = commands.add_parser("speed")
     speed_parser.add_argument("--images", type=int, default=1000)
     speed_parser.add_argument("--image-size", type=int, default=128)
+    transforms_parser = commands.add_parser("transforms")
+    transforms_parser.add_argument("--samples", type=int, default=300)
     headroom_parser = commands.add_parser("headroom")
     headroom_parser.add_argument("--preset", choices=PRESETS, default="natural")
     headroom_parser.add_argument("--epochs", type=int, default=12)
@@ -162,6 +202,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "speed":
         speed(args.images, args.image_size)
+    elif args.command == "transforms":
+        transforms(args.samples)
     else:
         headroom(args.preset, args.epochs, args.threads, args.lr)
 

@@ -33,7 +33,7 @@ from wsol.data.transforms import TransformConfig, build_transforms
 from wsol.evaluation.boxes import iou_matrix
 from wsol.evaluation.pixel import bin_edges, image_histograms, pxap
 from wsol.evaluation.weightmap_score import box_from_map_weightmap
-from wsol.io import atomic_write_text
+from wsol.io import atomic_write_bytes, atomic_write_text
 from wsol.methods import WSOLMethod, build_method
 from wsol.methods.weight_map import FrozenClassifier, WeightMapMethod
 
@@ -150,6 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         test=args.test,
         seed=args.seed,
         object_area=tuple(args.object_area),
+        body_evidence=args.body_evidence,
     )
     transforms = TransformConfig.from_dict({"preset": "synthetic", "crop_size": args.image_size})
     train_set = WSOLDataset(root, "train", build_transforms(transforms, train=True), seed=args.seed)
@@ -268,6 +269,36 @@ def curve_table(results: dict[str, Any], name: str) -> str:
     return "\n".join(lines)
 
 
+def plot_curves(results: dict[str, Any], path: Path) -> None:
+    """Mean val S next to test GT-known loc and PxAP per epoch, one column per run (seed Fig. 4's path)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["runs"])
+    figure, axes = plt.subplots(2, len(names), figsize=(4 * len(names), 5), sharex=True, squeeze=False)
+    for column, name in enumerate(names):
+        run = results["runs"][name]
+        epochs = [row["epoch"] for row in run["curve"]]
+        top, bottom = axes[0][column], axes[1][column]
+        top.plot(epochs, [row["val_s"] for row in run["curve"]], marker="o", color="black")
+        top.axvline(run["selected_epoch"], linestyle="--", color="grey")
+        top.set_title(f"{name}: val S (dashed: max-S epoch)")
+        for key, label in (("gt_known_loc", "GT-known loc"), ("pxap", "PxAP")):
+            bottom.plot(epochs, [row[key] for row in run["curve"]], marker="o", label=f"test {label}")
+        bottom.axhline(results["cam_avg"]["pxap"], linestyle=":", color="grey", label="CAM-Avg PxAP")
+        bottom.set_xlabel("epoch")
+        bottom.legend(fontsize="small")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=Path("results/cache"))
@@ -276,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val", type=int, default=100)
     parser.add_argument("--test", type=int, default=200)
     parser.add_argument("--object-area", type=float, nargs=2, default=(0.05, 0.6), metavar=("MIN", "MAX"))
+    parser.add_argument(
+        "--body-evidence", type=float, default=0.5, help="synthetic SynthConfig.body_evidence"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--cls-epochs", type=int, default=15)
     parser.add_argument("--cls-lr", type=float, default=0.1)
@@ -288,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method-two", action="store_true", help="also train method II (Siamese f, then g)")
     parser.add_argument("--classifier", type=Path, default=None, help="reuse (or save) f's state_dict here")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--plot", type=Path, default=None, help="save the S / localization curves as a PNG")
     parser.add_argument("--from-json", type=Path, default=None, help="only print the tables of a saved run")
     args = parser.parse_args(argv)
     if args.from_json is not None:
@@ -299,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nClaims\n" + claims_table(results))
     for name in results["runs"]:
         print(f"\nCurve {name}\n" + curve_table(results, name))
+    if args.plot is not None:
+        plot_curves(results, args.plot)
     if args.out is not None and args.from_json is None:
         atomic_write_text(args.out, json.dumps(results, indent=2) + "\n")
     return 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
@@ -251,3 +253,36 @@ def test_bad_arguments() -> None:
         trust_coefficients(
             0, torch.zeros(1, 2), labels[:1], torch.zeros(1), torch.zeros(1), torch.ones(1), 0.0
         )
+
+
+def _distributed_worker(rank: int, folder: str) -> None:
+    init = f"file://{folder}/init"
+    torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        torch.manual_seed(rank)
+        model = _TinyLocalizer()
+        # Rank 0's only sample is misclassified at step 0 (dropped); rank 1's stays correct for all 3 steps.
+        labels = torch.tensor([1 - rank])
+        calls: list[float] = []
+
+        def backward(loss: Tensor) -> None:
+            calls.append(loss.item())
+            loss.backward()
+
+        result = recursive_erasing(
+            torch.rand(1, 3, 8, 8), labels, model, backward, depth=3, history_rule="correct"
+        )
+        with open(f"{folder}/rank{rank}.json", "w") as handle:
+            json.dump([calls, result.active_per_step], handle)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_distributed_processes_call_backward_equally_often(tmp_path: Path) -> None:
+    torch.multiprocessing.spawn(_distributed_worker, args=(str(tmp_path),), nprocs=2, join=True)
+    calls_0, steps_0 = json.loads((tmp_path / "rank0.json").read_text())
+    calls_1, steps_1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert steps_0 == [1] and steps_1 == [1, 1, 1]
+    assert len(calls_0) == len(calls_1) == 3
+    assert calls_0[1:] == [0.0, 0.0]  # zero-weight passes of the process that had nothing left to erase

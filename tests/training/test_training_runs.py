@@ -41,7 +41,7 @@ def test_run_folder_and_safe_checkpoints(reference: Path) -> None:
     assert not [p for p in (reference / "checkpoints").iterdir() if p.name.startswith(".")]
 
 
-def test_same_seed_sameread_metrics(reference: Path, tmp_path: Path) -> None:
+def test_same_seed_same_metrics(reference: Path, tmp_path: Path) -> None:
     run_cli(train_command(tmp_path, "again"), tmp_path)
     first, second = read_metrics(reference), read_metrics(tmp_path / "again")
     assert first["val"] == second["val"] and first["test"] == second["test"]

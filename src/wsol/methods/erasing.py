@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from wsol.methods.losses import cross_entropy
@@ -68,6 +69,15 @@ def trust_coefficients(
     return trust, history
 
 
+def _on_any_process(flag: bool, device: torch.device) -> bool:
+    """``flag`` or-ed over the processes of the default distributed group (``flag`` when not distributed)."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return flag
+    value = torch.tensor(float(flag), device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
 @dataclass
 class ErasingResult:
     """Outcome of one recursion on a mini-batch (all tensors detached)."""
@@ -101,6 +111,10 @@ def recursive_erasing(
     batch mean whether or not others dropped out). ``shrink_batch=False`` is the reference procedure: every
     step forwards the whole batch (samples with zero history get zero trust but still add their CE). The
     caller then classifies X ⊙ R⁺* and X ⊙ (1 − R⁺*).
+
+    Distributed: the stop decision is or-ed over the processes, and a process with no sample left runs a
+    zero-weight pass, so that every process calls ``backward`` the same number of times (DDP all-reduces on
+    each backward).
     """
     if depth < 1:
         raise ValueError(f"erasing depth u must be >= 1 for the recursion, got {depth}")
@@ -121,8 +135,14 @@ def recursive_erasing(
     step_losses: list[Tensor] = []
     active_per_step: list[int] = []
     for step in range(depth):
-        if not bool((history > 0).any()):
+        local = bool((history > 0).any())
+        if not _on_any_process(local, images.device):
             break
+        if not local:
+            # Another process still erases. Under DDP every backward is a collective, so take part with a
+            # zero-weight pass: all processes then call ``backward`` equally often and nobody waits forever.
+            backward(0.0 * localize(erased)[0].sum())
+            continue
         active = everyone[history > 0] if shrink_batch else everyone
         logits, mask_pos = localize(erased[active])
         losses = cross_entropy(logits, labels[active], reduction="none")

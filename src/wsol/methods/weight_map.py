@@ -185,7 +185,7 @@ class WeightMapMethod(WSOLMethod):
     classifier when one is given (the paper reports the same top-1 cls for both methods), otherwise from the
     Siamese prototypes. ``weights`` (``"imagenet"`` or a ``.pth``) initialises the network the run trains:
     g's ``encoder``, or the ``siamese_backbone`` in phase ``pretrain_siamese``. ``generator`` / ``siamese``
-    inject ready-made networks (tests, Python use).
+    inject ready-made networks (tests, Python use). ``seed`` seeds the in-batch triplet draws.
     """
 
     def __init__(
@@ -251,13 +251,15 @@ class WeightMapMethod(WSOLMethod):
         self.siamese: SiameseEmbedding | None = None
         self.generator: WeightMapGenerator | None = None
         if method == "II":
-            self.siamese = siamese or self._resolve_siamese(
-                siamese_checkpoint, siamese_backbone, weights, embedding_dim, num_classes
-            )
+            if siamese is None:
+                siamese = self._resolve_siamese(
+                    siamese_checkpoint, siamese_backbone, weights, embedding_dim, num_classes
+                )
+            self.siamese = siamese
             if phase == "generator":
                 _freeze(self.siamese)
         if phase == "generator":
-            self.generator = generator or build_generator(encoder, weights=weights)
+            self.generator = generator if generator is not None else build_generator(encoder, weights=weights)
 
     # ------------------------------------------------------------------ construction helpers
     def _resolve_classifier(
