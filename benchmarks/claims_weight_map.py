@@ -109,7 +109,12 @@ def _train_generator(
     test: list[dict[str, Any]],
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    """Train g for ``args.g_epochs``; per epoch the mean val S and the test metrics; select on max val S."""
+    """Train g for ``args.g_epochs``; per epoch the mean val S and the test metrics; select on max val S.
+
+    Every run starts from the same seed and data order, whether f was trained in this process or loaded.
+    """
+    torch.manual_seed(args.seed)
+    loader.generator.manual_seed(args.seed)
     optimizer = torch.optim.Adam(
         [p for g in method.parameter_groups(args.g_lr) for p in g["params"]], args.g_lr
     )
@@ -194,6 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         runs[name] = _train_generator(name, method, train_set, loader, val, test, args) | {"lambda": lam}
     if args.method_two and args.g_epochs > 0:
         torch.manual_seed(args.seed)
+        loader.generator.manual_seed(args.seed)
         siamese = WeightMapMethod(num_classes, method="II", phase="pretrain_siamese", siamese_backbone="tiny")
         optimizer = torch.optim.SGD(
             siamese.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4

@@ -52,6 +52,29 @@ def test_thousand_extractions_leave_no_hook_and_no_memory() -> None:
     assert all(extractor.last_logits is None for extractor in extractors)  # released by the context manager
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("differentiable", [False, True])
+def test_cuda_memory_does_not_grow(differentiable: bool) -> None:
+    """Higher-order graphs were a CUDA leak in pytorch-grad-cam (#575): allocated bytes must come back."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3)
+    )
+    model = model.cuda()
+    x = torch.randn(4, 3, 16, 16, device="cuda")
+    with build_extractor("gradcampp", model, "1") as extractor:
+        extractor(x, differentiable=differentiable).sum()
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        for _ in range(200):
+            maps = extractor(x, differentiable=differentiable)
+            if differentiable:
+                maps.sum().backward()
+            del maps
+        model.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated() <= before
+
+
 def test_hooks_are_removed_when_a_call_fails() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
     with build_extractor("gradcam", model, "0") as extractor, pytest.raises(RuntimeError):

@@ -186,7 +186,8 @@ def test_cli_writes_a_dataset_and_refuses_to_overwrite(tmp_path: Path, capsys) -
 
 
 def test_generate_synthetic_takes_keyword_options(tmp_path: Path) -> None:
-    root = generate_synthetic(tmp_path / "kw", preset="histology", image_size=64, train=2, val=1, test=1, seed=9)
+    options = {"preset": "histology", "image_size": 64, "train": 2, "val": 1, "test": 1, "seed": 9}
+    root = generate_synthetic(tmp_path / "kw", **options)
     assert json.loads((root / "dataset.json").read_text())["extra"]["config"]["seed"] == 9
     with pytest.raises(TypeError, match="not both"):
         generate_synthetic(tmp_path / "x", SynthConfig(), seed=1)

@@ -104,7 +104,20 @@ def test_recursive_erasing_constructed_batch() -> None:
     assert calls[1] == pytest.approx((-math.log(0.75) - math.log(2 / 3)) / 3)
     assert calls[2] == pytest.approx(-math.log(0.25) / 3)
     # Accumulated gradient at the localizer parameter = sum over steps (no zeroing in between).
-    assert localizer.weight.grad is not None
+    weight = torch.ones((), requires_grad=True)
+    scripted = [
+        ([[LN3, 0.0], [0.0, LN3], [0.0, math.log(4.0)]], [0, 0, 1]),
+        ([[LN3, 0.0], [0.0, math.log(2.0)]], [0, 1]),
+        ([[0.0, LN3]], [0]),
+    ]
+    replay = sum(
+        torch.nn.functional.cross_entropy(torch.tensor(z) * weight, torch.tensor(y), reduction="sum") / 3
+        for z, y in scripted
+    )
+    assert isinstance(replay, Tensor)
+    replay.backward()
+    assert localizer.weight.grad is not None and weight.grad is not None
+    assert localizer.weight.grad.item() == pytest.approx(weight.grad.item(), rel=1e-6)
     assert torch.equal(result.first_logits.argmax(1), torch.tensor([0, 1, 1]))
 
 

@@ -3,8 +3,9 @@
 What every image contains and why (details in ``docs/data.md``):
 
 * **Class evidence is a small local part.** Each object carries one *glyph*, a 4 × 4 binary pattern whose D4
-  orbit (rotations/flips) encodes the class. It covers ~2–10 % of the object, so a classifier only needs the
-  glyph and plain CAM lights up the glyph, not the object's extent (what the mask covers).
+  orbit (rotations/flips) encodes the class. It covers 2–3.5 % of the image (~5 % of a large object to ~40 %
+  of the smallest), so a classifier only needs the glyph and plain CAM lights up the glyph, not the object's
+  extent (what the mask covers).
 * **Weak evidence spread over the body.** The object's stripe period is drawn from a class-specific band with
   probability ``body_evidence`` (else from the whole range): erasing-style methods can find more of the object
   once the glyph is hidden, as on real data where the rest of a bird is weakly informative.

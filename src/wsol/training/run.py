@@ -147,14 +147,15 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
     os.environ[RUN_DIR_ENV] = str(run_dir)
     plain = to_plain(config)
     check_evaluator_config(plain["eval"])
-    L.seed_everything(config.seed, workers=True, verbose=False)
     root = resolve_data_root(plain["data"])
+    # Seed after the data exist: generating the synthetic benchmark must not change the model's draws.
     from wsol.data.format import read_dataset_info
 
     info = read_dataset_info(root)
     if not plain["data"]["transforms"]:
         # The dataset's suggested transform (the synthetic benchmark records one); stored in the run config.
         plain["data"]["transforms"] = dict(info.extra.get("transform") or {})
+    L.seed_everything(config.seed, workers=True, verbose=False)
     method = instantiate_method(config.method.name, info.num_classes, plain["method"]["options"])
     module = WSOLLightningModule(method, plain, class_names=info.class_names)
     datamodule = WSOLDataModule(root, plain["data"], seed=config.seed)
