@@ -40,3 +40,24 @@ def test_weightmap_constant_map_has_no_contour() -> None:
     assert mean_weightmap_score(torch.zeros(2, 8, 8)) == 0.0
     with pytest.raises(ValueError, match="weight_map"):
         box_from_map_weightmap(np.full((4, 4), np.nan))
+
+
+def test_evaluator_averages_the_weightmap_score_over_images_and_processes() -> None:
+    """``EvaluatorConfig(weightmap_score=True)`` reports the mean of seed 002's S over every map, merged."""
+    from wsol.evaluation import EvaluatorConfig, WSOLEvaluator, box_from_map_weightmap
+
+    maps = torch.zeros(3, 16, 16, dtype=torch.float64)
+    maps[0, 2:6, 2:6] = 1.0  # one blob: all mass inside its own box, S = 1
+    maps[1, 1:3, 1:3] = 1.0
+    maps[1, 10:15, 10:15] = (
+        0.5  # two blobs: the largest box holds 128*25 of 128*25 + 255*4 grey mass -> S < 1
+    )
+    maps[2] = torch.linspace(0, 1, 16).repeat(16, 1)  # ramp
+    expected = [box_from_map_weightmap(m)[1] for m in maps]
+    assert expected[0] == pytest.approx(1.0)
+    assert expected[1] == pytest.approx((128 * 25) / (128 * 25 + 255 * 4), abs=1e-9)  # rint(127.5) = 128
+    first, second = (WSOLEvaluator(EvaluatorConfig(weightmap_score=True)) for _ in range(2))
+    first.update(maps[:2])
+    second.update(maps[2:])
+    assert first.merge(second).compute().s_score == pytest.approx(sum(expected) / 3, abs=1e-12)
+    assert WSOLEvaluator(EvaluatorConfig()).compute().s_score is None

@@ -8,14 +8,12 @@ the generator runs must come out of the engine bit-identical to the checkpoints 
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import torch
 
-from wsol.evaluation.evaluator import EvaluationResult
-from wsol.training.config import SELECTION_MODES, load_config
+from wsol.training.config import load_config
 from wsol.training.run import train
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -30,15 +28,12 @@ TINY = [
     "trainer.progress_bar=false",
     "eval.cam_curve_interval=0.01",
 ]
-# Selection by S needs the engine's selection key and the evaluator's mean S (docs/weight_map.md).
-S_SELECTION = "val/s_score" in SELECTION_MODES and "s_score" in {f.name for f in fields(EvaluationResult)}
 
 
 def _train(config: str, out: Path, name: str, *overrides: str) -> Path:
-    extra = [] if S_SELECTION else ["trainer.select_on=val/error"]
     cfg = load_config(
         CONFIGS / config,
-        [*TINY, f"output_dir={out}", f"name={name}", f"data.cache_dir={out / 'cache'}", *extra, *overrides],
+        [*TINY, f"output_dir={out}", f"name={name}", f"data.cache_dir={out / 'cache'}", *overrides],
     )
     result = train(cfg)
     return result.run_dir
@@ -61,8 +56,8 @@ def test_method_one_trains_from_the_configs_and_keeps_f_frozen(runs: Path) -> No
     run_dir = _train("weight_map.yaml", runs, "wm1", f"method.options.classifier_checkpoint={classifier}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["test/pxap"] <= 100.0
-    if S_SELECTION:
-        assert metrics["select_on"] == "val/s_score"
+    assert metrics["select_on"] == "val/s_score"
+    assert 0.0 <= metrics["val"]["val/s_score"] <= 1.0
     frozen = _state(run_dir, "method.classifier.net.")
     original = _state(runs / "cam_gap", "method.classifier.")
     assert frozen.keys() == original.keys()

@@ -58,6 +58,17 @@ def test_missing_file() -> None:
         load_config(Path("nowhere.yaml"))
 
 
+def test_preset_path_finds_the_shipped_presets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from wsol.training.config import preset_path
+
+    assert preset_path("cam_gap") == CONFIGS / "cam_gap.yaml"
+    (tmp_path / "cam_gap.yaml").write_text("seed: 5\n")
+    monkeypatch.setenv("WSOL_CONFIG_DIR", str(tmp_path))
+    assert load_config(preset_path("cam_gap")).seed == 5
+    with pytest.raises(FileNotFoundError, match="preset 'nope'.*cam_gap"):
+        preset_path("nope")
+
+
 def test_saved_config_is_the_base_of_a_resume() -> None:
     saved = to_plain(load_config(None, ["optim.lr=0.3", "name=run1"]))
     config = load_config(None, ["trainer.max_epochs=4"], base=saved)

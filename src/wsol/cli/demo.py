@@ -19,15 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from wsol.data import read_split
-from wsol.data.format import read_dataset_info
+from wsol.data.format import read_dataset_info, read_split
 from wsol.data.images import read_image, read_mask
 from wsol.io import atomic_write_text
 from wsol.report.overlay import draw_overlay, save_png
-from wsol.report.plots import save_evaluation_plots
-from wsol.training.config import load_config, preset_path
-from wsol.training.inference import evaluate_checkpoint, load_checkpoint, predict_images
-from wsol.training.run import resolve_data_root, train
 
 
 @dataclass(frozen=True)
@@ -104,6 +99,8 @@ def _ground_truth_panel(image: np.ndarray, mask: np.ndarray | None) -> np.ndarra
 
 def _write_overlays(root: Path, checkpoints: dict[str, Path], out_dir: Path, count: int) -> list[Path]:
     """One PNG per test image: image with the GT contour, then each method's map, mask contour and box."""
+    from wsol.training.inference import load_checkpoint, predict_images
+
     info = read_dataset_info(root)
     records = read_split(root, "test")[:count]
     image_root, mask_root = info.resolve_image_root(root), info.resolve_mask_root(root)
@@ -131,6 +128,13 @@ def _write_overlays(root: Path, checkpoints: dict[str, Path], out_dir: Path, cou
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    # Lightning and the engine load only when the demo runs, not for every `wsol` command.
+    from wsol.evaluation import EvaluatorConfig
+    from wsol.report.plots import save_evaluation_plots
+    from wsol.training.config import load_config, preset_path
+    from wsol.training.inference import evaluate_checkpoint, load_checkpoint
+    from wsol.training.run import resolve_data_root, train
+
     out: Path = args.out.absolute()
     rows: dict[str, dict[str, object]] = {}
     seconds: dict[str, float] = {}
@@ -143,10 +147,13 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"[demo] training {method.title} ({preset_path(method.preset).name}) on {root}", flush=True)
         result = train(config)
         _, run_config = load_checkpoint(result.checkpoint)
-        from wsol.evaluation import EvaluatorConfig
-
         evaluation = evaluate_checkpoint(
-            result.checkpoint, root, "test", None, out / method.key, EvaluatorConfig(**run_config.get("eval", {}))
+            result.checkpoint,
+            root,
+            "test",
+            None,
+            out / method.key,
+            EvaluatorConfig(**run_config.get("eval", {})),
         )
         save_evaluation_plots(evaluation, out / method.key)
         rows[method.key] = evaluation.to_dict()

@@ -31,6 +31,7 @@ from wsol.evaluation.pixel import (
     interpolated_precision,
     pxap,
 )
+from wsol.evaluation.weightmap_score import box_from_map_weightmap
 
 PIXEL_METRICS = ("f1_pos", "f1_neg", "iou_pos", "iou_neg", "miou")
 _BOX_KINDS = ("gt_known", "top1", "top5")
@@ -58,6 +59,8 @@ class EvaluatorConfig:
     frame_size: int | None = None
     pr_recall_step: float = 0.01
     workers: int = 0
+    weightmap_score: bool = False
+    """Also average the weight-map paper's early-stopping score S (seed ``002`` Eq. 6) over the maps."""
 
     def __post_init__(self) -> None:
         if self.parity not in (None, "wsolevaluation"):
@@ -147,6 +150,7 @@ class EvaluationResult:
     iou_pos_best: float | None = None
     miou_best: float | None = None
     pooled: dict[str, float] | None = None
+    s_score: float | None = None
     best_tau: dict[str, float] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)
     pr_curves: dict[str, list[float]] = field(default_factory=dict)
@@ -202,6 +206,7 @@ class WSOLEvaluator:
             "confusion_fixed": np.zeros(4),  # pooled tp, fp, fn, tn at pixel_threshold
             "pr": np.zeros((2, n_recall)),  # summed interpolated precision, foreground / background
             "pr_counts": np.zeros(2),
+            "weightmap_s": np.zeros(1),  # sum over images of S (only with config.weightmap_score)
         }
 
     def merge(self, other: WSOLEvaluator) -> WSOLEvaluator:
@@ -292,6 +297,8 @@ class WSOLEvaluator:
 
         self.stats["counts"][0] += batch
         self.stats["counts"][5] += degenerate
+        if self.config.weightmap_score:
+            self.stats["weightmap_s"][0] += sum(box_from_map_weightmap(m)[1] for m in scoremaps)
         if top1 is not None and top5 is not None:
             self.stats["counts"][1] += batch
             self.stats["classification"] += [top1.sum(), top5.sum()]
@@ -481,6 +488,9 @@ class WSOLEvaluator:
         best_tau: dict[str, float] = {}
         curves: dict[str, list[float]] = {"tau": taus.tolist()}
         pr_curves: dict[str, list[float]] = {}
+
+        if self.config.weightmap_score and n_images:
+            result["s_score"] = float(self.stats["weightmap_s"][0] / n_images)
 
         if n_cls:
             top1, top5 = self.stats["classification"] * 100 / n_cls

@@ -8,6 +8,7 @@ wsolevaluation's protocol in methods.md §D.1).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,6 +153,28 @@ def validate_config(config: DictConfig) -> None:
         raise ValueError(
             f"trainer.checkpoint_every_n_steps: expected >= 1, got {config.trainer.checkpoint_every_n_steps}"
         )
+
+
+def preset_dirs() -> list[Path]:
+    """Where preset YAMLs are looked up: ``$WSOL_CONFIG_DIR``, ``wsol/configs`` (package data), then the
+    source checkout's ``configs/``."""
+    package = Path(__file__).resolve().parents[1]
+    dirs = [package / "configs", package.parents[1] / "configs"]
+    if os.environ.get("WSOL_CONFIG_DIR"):
+        dirs.insert(0, Path(os.environ["WSOL_CONFIG_DIR"]))
+    return dirs
+
+
+def preset_path(name: str) -> Path:
+    """The YAML of preset ``name`` (e.g. ``cam_gap`` -> ``configs/cam_gap.yaml``)."""
+    for folder in preset_dirs():
+        candidate = folder / f"{name}.yaml"
+        if candidate.is_file():
+            return candidate
+    available = sorted({p.stem for folder in preset_dirs() if folder.is_dir() for p in folder.glob("*.yaml")})
+    raise FileNotFoundError(
+        f"preset {name!r}: no {name}.yaml in {', '.join(map(str, preset_dirs()))}; available: {available}"
+    )
 
 
 def load_config(
