@@ -37,6 +37,9 @@ DEMO_METHODS = (
     DemoMethod("minmax_entropy", "Min-max entropy, erasing u=4", "minmax_entropy"),
 )
 
+OVERLAY_MIN_SIDE = 256
+"""Overlay strips of small images are enlarged (nearest neighbour) to at least this many pixels high."""
+
 # (column title, EvaluationResult.to_dict() key); per-IoU dictionaries are read at delta = 50 (the V1 rule).
 TABLE_COLUMNS = (
     ("classification error %", "top1_err"),
@@ -121,8 +124,11 @@ def _write_overlays(root: Path, checkpoints: dict[str, Path], out_dir: Path, cou
             item = predictions[method.key][index]
             box = [item.largest_box] if item.largest_box is not None else []
             panels.append(draw_overlay(image, item.map, item.mask, box))
+        strip = np.concatenate(panels, axis=1)
+        scale = max(1, -(-OVERLAY_MIN_SIDE // image.shape[0]))  # ceiling division
+        strip = cv2.resize(strip, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
         target = out_dir / f"{Path(record.image_id).stem}.png"
-        save_png(target, np.concatenate(panels, axis=1))
+        save_png(target, strip)
         written.append(target)
     return written
 
