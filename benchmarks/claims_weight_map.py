@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.classifier is not None and args.classifier.is_file():
         classifier.load_state_dict(torch.load(args.classifier, map_location="cpu", weights_only=True))
     else:
-        # configs/cam_gap.yaml's recipe: SGD + Nesterov, lr / 10 after 2/3 of the epochs.
+        # src/wsol/configs/cam_gap.yaml's recipe: SGD + Nesterov, lr / 10 after 2/3 of the epochs.
         optimizer = torch.optim.SGD(
             classifier.parameters(), lr=args.cls_lr, momentum=0.9, nesterov=True, weight_decay=1e-4
         )

@@ -6,7 +6,14 @@ import os
 import tempfile
 
 _CACHE_ROOT = tempfile.mkdtemp(prefix="wsol-test-cache-")
-for _variable in ("MPLCONFIGDIR", "TORCH_HOME", "HF_HOME", "XDG_CACHE_HOME", "WSOL_CACHE_DIR", "NUMBA_CACHE_DIR"):
+for _variable in (
+    "MPLCONFIGDIR",
+    "TORCH_HOME",
+    "HF_HOME",
+    "XDG_CACHE_HOME",
+    "WSOL_CACHE_DIR",
+    "NUMBA_CACHE_DIR",
+):
     os.environ.setdefault(_variable, os.path.join(_CACHE_ROOT, _variable.lower()))
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -1,3 +1,6 @@
-"""wsol: weakly supervised object localization — methods, training engine and the field's evaluation protocol."""
+"""wsol: weakly supervised object localization.
+
+Methods, training engine and the field's evaluation protocol.
+"""
 
 __version__ = "0.1.0"

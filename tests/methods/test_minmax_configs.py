@@ -10,9 +10,9 @@ from wsol.evaluation.evaluator import EvaluatorConfig
 from wsol.methods import build_method
 from wsol.methods.minmax_entropy import MinMaxEntropy
 from wsol.models import BACKBONES
-from wsol.training.config import load_config
+from wsol.training.config import PRESET_DIR, load_config
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = PRESET_DIR
 OURS = sorted(
     [
         *CONFIGS.glob("minmax_*.yaml"),

@@ -1,7 +1,7 @@
 """The weight-map configs train through the engine on a tiny synthetic dataset (32 px, 32 training images).
 
-Method I: ``configs/cam_gap.yaml`` then ``configs/weight_map.yaml``; method II:
-``configs/weight_map_siamese.yaml`` then ``configs/weight_map_siamese_generator.yaml``. The frozen networks of
+Method I: presets ``cam_gap`` then ``weight_map``; method II: ``weight_map_siamese`` then
+``weight_map_siamese_generator``. The frozen networks of
 the generator runs must come out of the engine bit-identical to the checkpoints they were loaded from.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from wsol.training.config import load_config
+from wsol.training.config import PRESET_DIR, load_config
 from wsol.training.run import train
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = PRESET_DIR
 TINY = [
     "data.synthetic.train=32",
     "data.synthetic.val=8",

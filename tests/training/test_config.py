@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from wsol.training.config import load_config, to_plain
+from wsol.training.config import PRESET_DIR, load_config, to_plain
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = PRESET_DIR
 
 
 def test_defaults_are_cam_gap_on_synthetic() -> None:

@@ -14,13 +14,15 @@ def register(commands: Any) -> None:
         "train",
         help="train a method (default: CAM-Avg on the synthetic benchmark)",
         description=(
-            "Train from a YAML config (configs/*.yaml) with OmegaConf dot-list overrides, e.g. "
-            "`wsol train --config configs/cam_gap.yaml optim.lr=0.1 trainer.max_epochs=3`. Without --config "
+            "Train from a YAML config (a file, or a preset name from wsol/configs) with dot-list overrides, e.g. "
+            "`wsol train --config cam_gap optim.lr=0.1 trainer.max_epochs=3`. Without --config "
             "the defaults train CAM-Avg on the synthetic benchmark. --resume RUN_DIR continues a killed run "
             "from RUN_DIR/checkpoints/last.ckpt (overrides apply on top of its saved config)."
         ),
     )
-    parser.add_argument("--config", type=Path, default=None, help="YAML config file")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="YAML config file or preset name (e.g. minmax_entropy)"
+    )
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="run folder to continue")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (dot-list)")
     parser.set_defaults(func=run)

@@ -1,8 +1,9 @@
 """The protocol every WSOL method implements.
 
-A method owns its networks and its training loss; the training engine (``wsol.training``) owns optimisation,
-checkpoints, logging and distribution, and the evaluator (``wsol.evaluation``) only sees ``Prediction``s. A new
-method is one file that subclasses :class:`WSOLMethod` plus one line in ``wsol.methods.METHODS``.
+A method owns its networks and its training loss; the training engine (``wsol.training``) owns
+optimisation, checkpoints, logging and distribution, and the evaluator (``wsol.evaluation``) only sees
+``Prediction``s. A new method is one file that subclasses :class:`WSOLMethod` plus one line in
+``wsol.methods.METHODS``.
 """
 
 from __future__ import annotations
@@ -16,20 +17,23 @@ import torch
 from torch import Tensor, nn
 
 Batch = Mapping[str, Any]
-"""A collated batch from ``wsol.data`` (keys: image, label, mask, ignore, has_mask, boxes, image_id, orig_size)."""
+"""A collated batch from ``wsol.data``.
+
+Keys: image, label, mask, ignore, has_mask, boxes, image_id, orig_size (see docs/architecture.md).
+"""
 
 Backward = Callable[[Tensor], None]
-"""Back-propagates a loss (the engine passes Lightning's ``manual_backward``, which handles AMP and DDP)."""
+"""Back-propagates a loss (the engine passes Lightning's ``manual_backward``: AMP and DDP aware)."""
 
 
 @dataclass
 class Prediction:
     """What a method predicts for a batch of images.
 
-    ``logits`` are the final classifier's class scores (B, K). ``maps`` are localization maps (B, H, W) at the
-    input resolution with values in [0, 1], higher meaning more foreground, for the requested classes (or for the
-    predicted class when none were requested). ``masks`` is the method's own binary decision (B, H, W) when it
-    has one (e.g. min-max entropy's M+ > 0.5); evaluators threshold ``maps`` themselves otherwise.
+    ``logits`` are the final classifier's class scores (B, K). ``maps`` are localization maps (B, H, W) at
+    the input resolution with values in [0, 1], higher meaning more foreground, for the requested classes (or
+    for the predicted class when none were requested). ``masks`` is the method's own binary decision
+    (B, H, W) when it has one (e.g. min-max entropy's M+ > 0.5); evaluators threshold ``maps`` otherwise.
     """
 
     logits: Tensor

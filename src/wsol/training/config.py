@@ -155,18 +155,20 @@ def validate_config(config: DictConfig) -> None:
         )
 
 
+PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"
+"""The presets shipped with the package (``src/wsol/configs``; paper presets under ``paper/``)."""
+
+
 def preset_dirs() -> list[Path]:
-    """Where preset YAMLs are looked up: ``$WSOL_CONFIG_DIR``, ``wsol/configs`` (package data), then the
-    source checkout's ``configs/``."""
-    package = Path(__file__).resolve().parents[1]
-    dirs = [package / "configs", package.parents[1] / "configs"]
+    """Where preset YAMLs are looked up: ``$WSOL_CONFIG_DIR``, then the package's presets."""
+    dirs = [PRESET_DIR]
     if os.environ.get("WSOL_CONFIG_DIR"):
         dirs.insert(0, Path(os.environ["WSOL_CONFIG_DIR"]))
     return dirs
 
 
 def preset_path(name: str) -> Path:
-    """The YAML of preset ``name`` (e.g. ``cam_gap`` -> ``configs/cam_gap.yaml``)."""
+    """The YAML of preset ``name``: ``cam_gap`` -> ``wsol/configs/cam_gap.yaml``; ``paper/glas_minmax``."""
     for folder in preset_dirs():
         candidate = folder / f"{name}.yaml"
         if candidate.is_file():
@@ -188,6 +190,8 @@ def load_config(
         config = _merge(config, OmegaConf.create(dict(base)), "saved config")
     if path is not None:
         path = Path(path)
+        if not path.is_file() and path.suffix == "":
+            path = preset_path(str(path))  # a preset name such as `minmax_entropy` or `paper/glas_minmax`
         if not path.is_file():
             raise FileNotFoundError(f"{path}: config file not found")
         try:
