@@ -14,7 +14,7 @@ def register(commands: Any) -> None:
         "train",
         help="train a method (default: CAM-Avg on the synthetic benchmark)",
         description=(
-            "Train from a YAML config (a file, or a preset name from wsol/configs) with dot-list overrides, e.g. "
+            "Train from a YAML config (a file, or a preset name from wsol/configs) with overrides, e.g. "
             "`wsol train --config cam_gap optim.lr=0.1 trainer.max_epochs=3`. Without --config "
             "the defaults train CAM-Avg on the synthetic benchmark. --resume RUN_DIR continues a killed run "
             "from RUN_DIR/checkpoints/last.ckpt (overrides apply on top of its saved config)."
