@@ -121,6 +121,65 @@ def _grow(box: np.ndarray, root: int, x0: int, y0: int, x1: int, y1: int) -> Non
     box[root, 3] = max(box[root, 3], y1)
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _add_8connected(
+    p: int,
+    x: int,
+    y: int,
+    ring: np.ndarray,
+    added: np.ndarray,
+    parent: np.ndarray,
+    size: np.ndarray,
+    box: np.ndarray,
+    alive: np.ndarray,
+    slot: np.ndarray,
+    n_alive: int,
+    halves: np.ndarray,
+    first: np.ndarray,
+    fill: bool,
+) -> tuple[int, int]:
+    """Add pixel p at (x, y) to the 8-connected union-find forest of the added pixels.
+
+    p joins the root of its first added neighbour run (see ``_full_ring``); the roots of the other runs are
+    united with it by size, boxes grown and absorbed roots dropped from the live list; with no added
+    neighbour p becomes a new live root. With ``fill`` the half-cell counts and first pixels (``_fill_sweep``)
+    follow the merges too. Returns p's root and the new number of live roots.
+    """
+    added[p] = True
+    root = -1
+    for j in range(8):
+        if not added[p + ring[j]] or (added[p + ring[j - 1]] and (j > 0 or not _full_ring(added, p, ring))):
+            continue
+        other = _find(parent, p + ring[j])
+        if root == -1:
+            root = other
+            parent[p] = root
+            size[root] += 1
+            _grow(box, root, x, y, x, y)
+            if fill:
+                first[root] = min(first[root], p)
+        elif other != root:
+            if size[root] < size[other]:
+                root, other = other, root
+            parent[other] = root
+            size[root] += size[other]
+            _grow(box, root, box[other, 0], box[other, 1], box[other, 2], box[other, 3])
+            if fill:
+                halves[root] += halves[other]
+                first[root] = min(first[root], first[other])
+            n_alive = _remove(alive, slot, n_alive, other)
+    if root == -1:
+        root = p
+        box[p, 0] = box[p, 2] = x
+        box[p, 1] = box[p, 3] = y
+        if fill:
+            first[p] = p
+        alive[n_alive] = p
+        slot[p] = n_alive
+        n_alive += 1
+    return root, n_alive
+
+
 # All sweeps work on the image padded by one never-added pixel on each side (no bounds checks; the padding is
 # also findContours' implicit zero frame). Index of pixel (y, x): (y + 1) * (W + 2) + x + 1, raster-monotone.
 
@@ -132,7 +191,7 @@ def _foreground_sweep(q: np.ndarray, gt: np.ndarray, parity: bool, work: tuple) 
     stride = width + 2
     n = (height + 2) * stride
     ring = np.array([-stride, -stride + 1, 1, stride + 1, stride, stride - 1, -1, -stride - 1])
-    order, parent, size, added, box, cached, alive, slot = work[:8]
+    order, parent, size, added, box, cached, alive, slot, halves, first = work[:10]
     bounds = _buckets(q.ravel(), order)
     for i in range(n):
         parent[i] = i
@@ -145,33 +204,9 @@ def _foreground_sweep(q: np.ndarray, gt: np.ndarray, parity: bool, work: tuple) 
         for k in range(bounds[v], bounds[v + 1]):
             y, x = divmod(order[k], width)
             p = (y + 1) * stride + x + 1
-            added[p] = True
-            root = -1
-            for j in range(8):
-                if not added[p + ring[j]] or (
-                    added[p + ring[j - 1]] and (j > 0 or not _full_ring(added, p, ring))
-                ):
-                    continue
-                other = _find(parent, p + ring[j])
-                if root == -1:
-                    root = other
-                    parent[p] = root
-                    size[root] += 1
-                    _grow(box, root, x, y, x, y)
-                elif other != root:
-                    if size[root] < size[other]:
-                        root, other = other, root
-                    parent[other] = root
-                    size[root] += size[other]
-                    _grow(box, root, box[other, 0], box[other, 1], box[other, 2], box[other, 3])
-                    n_alive = _remove(alive, slot, n_alive, other)
-            if root == -1:
-                root = p
-                box[p, 0] = box[p, 2] = x
-                box[p, 1] = box[p, 3] = y
-                alive[n_alive] = p
-                slot[p] = n_alive
-                n_alive += 1
+            root, n_alive = _add_8connected(
+                p, x, y, ring, added, parent, size, box, alive, slot, n_alive, halves, first, False
+            )
             cached[root] = -1.0
         best = -1.0
         for i in range(n_alive):
@@ -302,37 +337,9 @@ def _fill_sweep(
             p = order[k]
             y, x = divmod(p, stride)
             y, x = y - 1, x - 1
-            added[p] = True
-            root = -1
-            for j in range(8):
-                if not added[p + ring[j]] or (
-                    added[p + ring[j - 1]] and (j > 0 or not _full_ring(added, p, ring))
-                ):
-                    continue
-                other = _find(parent, p + ring[j])
-                if root == -1:
-                    root = other
-                    parent[p] = root
-                    size[root] += 1
-                    _grow(box, root, x, y, x, y)
-                    first[root] = min(first[root], p)
-                elif other != root:
-                    if size[root] < size[other]:
-                        root, other = other, root
-                    parent[other] = root
-                    size[root] += size[other]
-                    _grow(box, root, box[other, 0], box[other, 1], box[other, 2], box[other, 3])
-                    halves[root] += halves[other]
-                    first[root] = min(first[root], first[other])
-                    n_alive = _remove(alive, slot, n_alive, other)
-            if root == -1:
-                root = p
-                box[p, 0] = box[p, 2] = x
-                box[p, 1] = box[p, 3] = y
-                first[p] = p
-                alive[n_alive] = p
-                slot[p] = n_alive
-                n_alive += 1
+            root, n_alive = _add_8connected(
+                p, x, y, ring, added, parent, size, box, alive, slot, n_alive, halves, first, True
+            )
             # The four cells with corner p are (N, NE, E), (E, SE, S), (S, SW, W), (W, NW, N) around it.
             for c in range(0, 8, 2):
                 if added[p + ring[c]] + added[p + ring[c + 1]] + added[p + ring[(c + 2) % 8]] >= 2:
