@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 # Each module defines ``register(subparsers)`` and sets ``func`` on its parsers; ``data_*`` modules register
@@ -27,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Lightning's start-up chatter (device summary, product tips) says nothing about the run; warnings stay.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    # Lightning 2.6 calls a pytree API that torch 2.13 deprecates; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError, KeyError) as err:
