@@ -103,6 +103,14 @@ def locate_target_layer(model: nn.Module, example: Tensor) -> str:
     return order[-1]
 
 
+def check_sampling(num_samples: int, std: float | None = None) -> None:
+    """Validate the noise/path sampling options shared by the smoothing and integration methods."""
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    if std is not None and std < 0:
+        raise ValueError(f"std must be >= 0, got {std}")
+
+
 def minmax_normalize(maps: Tensor) -> Tensor:
     """Per-map (m - min) / (max - min) over the spatial dims; constant maps become zeros (wsolevaluation)."""
     flat = maps.flatten(1)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from wsol.cams.base import LayerSpec
+from wsol.cams.base import LayerSpec, check_sampling
 from wsol.cams.scorecam import ScoreCAM
 
 
@@ -31,8 +31,7 @@ class ISCAM(ScoreCAM):
         **kwargs: Any,
     ) -> None:
         super().__init__(model, target_layer, **kwargs)
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        check_sampling(num_samples)
         if path not in ("linear", "cumulative"):
             raise ValueError(f"path: expected 'linear' or 'cumulative', got {path!r}")
         self.num_samples = num_samples

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from wsol.cams.base import BaseCAM, CAMContext, LayerSpec
+from wsol.cams.base import BaseCAM, CAMContext, LayerSpec, check_sampling
 from wsol.cams.gradcampp import gradcampp_weights
 
 
@@ -37,10 +37,7 @@ class SmoothGradCAMPlusPlus(BaseCAM):
         **kwargs: Any,
     ) -> None:
         super().__init__(model, target_layer, **kwargs)
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        if std < 0:
-            raise ValueError(f"std must be >= 0, got {std}")
+        check_sampling(num_samples, std)
         self.num_samples = num_samples
         self.std = std
         self.seed = seed

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from wsol.cams.base import LayerSpec
+from wsol.cams.base import LayerSpec, check_sampling
 from wsol.cams.scorecam import ScoreCAM
 
 
@@ -35,10 +35,7 @@ class SSCAM(ScoreCAM):
         **kwargs: Any,
     ) -> None:
         super().__init__(model, target_layer, **kwargs)
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        if std < 0:
-            raise ValueError(f"std must be >= 0, got {std}")
+        check_sampling(num_samples, std)
         if noise_on not in ("mask", "input"):
             raise ValueError(f"noise_on: expected 'mask' or 'input', got {noise_on!r}")
         self.num_samples = num_samples
