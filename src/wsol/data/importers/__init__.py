@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wsol.data.importers.base import Importer, ImportReport, SourceLayoutError, run_import
+from wsol.data.importers.busi import BUSIImporter
 from wsol.data.importers.cub import CUB5Importer, CUBImporter
 from wsol.data.importers.folder import FolderImporter
 from wsol.data.importers.glas import GlaSImporter
@@ -23,6 +24,7 @@ IMPORTERS: dict[str, type[Importer]] = {
         CUB5Importer,
         OxfordFlowersImporter,
         PH2Importer,
+        BUSIImporter,
         ILSVRCImporter,
         WsolEvalCUBImporter,
         OpenImagesImporter,
