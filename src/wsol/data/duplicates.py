@@ -32,9 +32,7 @@ def perceptual_hash(image: np.ndarray) -> np.ndarray:
     return low > np.median(low)
 
 
-def duplicate_groups(
-    paths: Sequence[Path], max_distance: int = DEFAULT_MAX_DISTANCE
-) -> list[list[int]]:
+def duplicate_groups(paths: Sequence[Path], max_distance: int = DEFAULT_MAX_DISTANCE) -> list[list[int]]:
     """Indices of ``paths`` grouped by near-duplication (groups of two or more images only)."""
     if not paths:
         return []

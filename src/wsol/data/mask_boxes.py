@@ -33,7 +33,9 @@ class MaskBoxOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_area_fraction < 1.0:
-            raise ValueError(f"MaskBoxOptions.min_area_fraction: expected [0, 1), got {self.min_area_fraction}")
+            raise ValueError(
+                f"MaskBoxOptions.min_area_fraction: expected a value in [0, 1), got {self.min_area_fraction}"
+            )
 
 
 def _parts(labels: np.ndarray) -> list[tuple[int, Box]]:
@@ -43,8 +45,9 @@ def _parts(labels: np.ndarray) -> list[tuple[int, Box]]:
     if ids.size > 1:
         parts = []
         for value in ids:
-            ys, xs = np.nonzero(labels == value)
-            parts.append((int(xs.size), (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))))
+            box = object_box(labels == value)
+            assert box is not None
+            parts.append((int((labels == value).sum()), box))
         return parts
     count, _, stats, _ = cv2.connectedComponentsWithStats((labels > 0).astype(np.uint8), connectivity=8)
     return [

@@ -197,6 +197,7 @@ def evaluate_checkpoint(
             masks=batch["mask"],
             ignore=batch["ignore"],
             has_mask=batch["has_mask"],
+            has_object=batch.get("has_object"),
             boxes=batch["boxes"],
             labels=batch["label"],
             logits=prediction.logits,

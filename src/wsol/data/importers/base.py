@@ -110,7 +110,7 @@ class Importer(ABC):
     citation: ClassVar[str]
     full_decode: ClassVar[bool] = True
     mask_boxes: ClassVar[MaskBoxOptions | None] = None
-    """When set, images with masks but no boxes get boxes derived from the masks (``wsol.data.mask_boxes``)."""
+    """When set, images with masks but no boxes get boxes from their masks (``wsol.data.mask_boxes``)."""
 
     def __init__(self, src: Path, *, seed: int | None = None) -> None:
         self.src = Path(src).expanduser().absolute()

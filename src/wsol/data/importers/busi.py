@@ -53,6 +53,11 @@ def union_reader(paths: list[Path]) -> MaskReader:
     return read
 
 
+def _mask_name(image_id: str) -> str:
+    """Output mask of an image: ``benign/benign (1).png`` -> ``benign/benign (1)_mask.png``."""
+    return f"{Path(image_id).with_suffix('')}_mask.png"
+
+
 def _mask_order(path: Path) -> int:
     match = MASK_PATTERN.fullmatch(path.stem)
     return int(match["index"]) if match and match["index"] else 0
@@ -110,9 +115,7 @@ class BUSIImporter(Importer):
                 image_id=image_id,
                 label=label,
                 split=assignment[image_id],
-                masks=(MaskSource(files[0], union_reader(files), f"{Path(image_id).with_suffix('')}_mask.png"),)
-                if files
-                else (),
+                masks=(MaskSource(files[0], union_reader(files), _mask_name(image_id)),) if files else (),
             )
             for image_id, (path, label, files) in zip(ids, items, strict=True)
         ]
@@ -121,9 +124,8 @@ class BUSIImporter(Importer):
             class_names=list(CLASS_NAMES),
             images=images,
             extra={
-                "split_policy": (
-                    f"seeded stratified 70/10/20 train/val/test over near-duplicate groups, seed {self.split_seed}"
-                ),
+                "split_policy": "seeded stratified 70/10/20 train/val/test over near-duplicate groups, "
+                f"seed {self.split_seed}",
                 "duplicate_groups": groups,
                 "citation": self.citation,
             },
