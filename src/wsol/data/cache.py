@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,8 +28,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from tqdm import tqdm
-
-from wsol.io import atomic_directory
 
 if TYPE_CHECKING:
     from wsol.data.dataset import WSOLDataset
@@ -123,10 +123,17 @@ def _write(dataset: WSOLDataset, tmp: Path, progress: bool) -> None:
 def open_cache(dataset: WSOLDataset, cache_dir: Path, *, progress: bool = False) -> DecodedSplit:
     """The cache of ``dataset`` (its split, transform and sources), built first if missing or stale."""
     folder, prefix = cache_folder(dataset, cache_dir)
-    if not (folder / "box_index.npy").is_file():
+    if not folder.is_dir():
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_directory(folder) as tmp:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        try:
             _write(dataset, tmp, progress)
+            os.rename(tmp, folder)  # atomic; fails if another process (a DDP rank) wrote it first
+        except OSError:
+            if not folder.is_dir():
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         for stale in folder.parent.glob(f"{prefix}*"):
             if stale != folder:
                 shutil.rmtree(stale, ignore_errors=True)
