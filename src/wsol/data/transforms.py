@@ -68,7 +68,7 @@ class TransformConfig:
         resizes = [name for name in ("image_size", "upscale_small_side", "frame") if getattr(self, name)]
         if len(resizes) > 1:
             raise ValueError(
-                f"TransformConfig: set one of image_size, upscale_small_side and frame, got {resizes}"
+                f"TransformConfig: set one of image_size, upscale_small_side or frame, not both: {resizes}"
             )
         if not 0.0 <= self.pad_fraction < 1.0:
             raise ValueError(

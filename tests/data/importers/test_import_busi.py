@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from realdata_fixtures import build_busi, busi_lesion
 
+from wsol.data.check import check_dataset
 from wsol.data.dataset import WSOLDataset, collate
 from wsol.data.format import read_dataset_info, read_split
 from wsol.data.images import read_mask
@@ -36,6 +37,8 @@ def test_busi_union_masks_boxes_and_no_object_class(tmp_path):
         if image_id.startswith("normal/"):
             assert record.label == 2 and not record.has_mask and not record.boxes
     assert not any("normal" in path.name for path in (out / "masks").rglob("*.png"))
+    check = check_dataset(out, decode=True)
+    assert check.ok and "no-object classes (no mask or box; classified only): [2]" in check.format()
 
 
 def test_busi_duplicates_share_a_split_for_every_seed(tmp_path):
