@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from wsol.data.duplicates import duplicate_groups
-from wsol.data.format import DatasetInfo, ImageRecord, write_dataset
+from wsol.data.format import DatasetFormatError, DatasetInfo, ImageRecord, read_dataset_info, write_dataset
 from wsol.data.mask_boxes import MaskBoxOptions, component_boxes, object_box
 from wsol.data.size_policy import resolve_size_policy
 from wsol.data.splits import grouped_stratified_split
@@ -77,3 +77,12 @@ def test_size_policy_frame_only_for_varying_sizes(tmp_path):
     }
     assert resolve_size_policy({"image_size": 50}, varying, ["train"], 64)["frame"] == 64
     assert resolve_size_policy({"frame": 32}, varying, ["train"], 64) == {"frame": 32}
+
+
+def test_no_object_class_records_must_have_no_mask_or_box(tmp_path):
+    info = DatasetInfo("d", 2, [], no_object_classes=[1])
+    bad = [ImageRecord("a.png", 1, 4, 4, boxes=((0, 0, 2, 2),))]
+    with pytest.raises(DatasetFormatError, match="no-object class"):
+        write_dataset(tmp_path / "bad", info, {"test": bad})
+    write_dataset(tmp_path / "ok", info, {"test": [ImageRecord("a.png", 1, 4, 4)]})
+    assert read_dataset_info(tmp_path / "ok").no_object_classes == [1]
