@@ -3,24 +3,64 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+OWNER_FILE = ".wsol-owner"
+"""Inside every temporary folder of :func:`atomic_directory`: the writing process (host and pid)."""
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Remove ``.NAME.tmp-*`` siblings of ``target`` left by an :func:`atomic_directory` that was killed.
+
+    Only folders holding this tool's owner file, written on this host by a process that no longer runs, are
+    removed: a folder of another tool, of another machine or of a run still in progress is left alone.
+    """
+    target = Path(target).absolute()
+    removed = []
+    for candidate in target.parent.glob(f".{target.name}.tmp-*"):
+        try:
+            owner = json.loads((candidate / OWNER_FILE).read_text(encoding="utf-8"))
+            stale = owner["host"] == socket.gethostname() and not _process_alive(int(owner["pid"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if stale and candidate.is_dir() and not candidate.is_symlink():
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_directory(target: Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces ``target`` in one rename.
 
-    On an exception the temporary folder is removed and an existing ``target`` is left untouched.
+    On an exception the temporary folder is removed and an existing ``target`` is left untouched. Temporary
+    folders of killed earlier writes to ``target`` are removed first (:func:`remove_stale_temporaries`).
     """
     target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    owner = tmp / OWNER_FILE
     try:
+        owner.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}), encoding="utf-8")
         yield tmp
+        owner.unlink()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

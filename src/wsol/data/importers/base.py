@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from wsol.data.format import Box, DatasetInfo, ImageRecord, write_dataset
 from wsol.data.images import encode_png, read_image, read_mask
+from wsol.data.output import check_output_folder
 from wsol.io import atomic_directory
 
 TRAIN, VALID, TEST = "train", "val", "test"
@@ -199,6 +200,7 @@ def run_import(
     *,
     copy: bool = False,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> ImportReport:
     """Import ``importer``'s source into ``out`` (replaced atomically); returns what was imported or left out.
 
@@ -206,13 +208,14 @@ def run_import(
     in the report (and in ``dataset.json``'s ``extra.skipped``); a split left empty is an error. Boxes are
     clipped to the image; masks are resized (nearest) to the image when their size differs. With ``copy`` the
     images are copied byte for byte under ``out/images``; otherwise ``image_root`` points at the source.
+    ``out`` must be new, empty, or (with ``overwrite``) a dataset of this library and nothing else
+    (:func:`wsol.data.output.check_output_folder`).
     """
+    out = Path(out).expanduser().absolute()
+    check_output_folder(out, force=overwrite, sources=(importer.src,))
     scan = importer.scan()
     if not scan.images:
         raise SourceLayoutError(f"{importer.name}: no image listed in the source {importer.src}")
-    out = Path(out).expanduser().absolute()
-    if out == importer.src or importer.src in out.parents:
-        raise SourceLayoutError(f"--out {out} must not be inside the source folder {importer.src}")
     owners: dict[str, str] = {}
     for item in scan.images:
         for source in [*item.masks, *([item.ignore] if item.ignore is not None else [])]:
