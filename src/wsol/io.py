@@ -10,6 +10,7 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 OWNER_FILE = ".wsol-owner"
 """Inside every temporary folder of :func:`atomic_directory`: the writing process (host and pid)."""
@@ -91,3 +92,32 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """UTF-8 text version of :func:`atomic_write_bytes`."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def load_tensors(path: Path, map_location: Any = "cpu") -> Any:
+    """``torch.load(weights_only=True)``: only tensors and plain containers, never code from the file.
+
+    Any failure becomes a ``ValueError`` that names the file and says what was expected (a text or image file
+    passed as a checkpoint is described by its first bytes, not by an unpickler's opcode).
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found (expected a PyTorch checkpoint)")
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if not head.startswith(_ZIP_MAGIC) and not head.startswith(b"\x80"):
+        kind = "an empty file" if not head else f"a file that starts with {head!r}"
+        raise ValueError(f"{path}: not a PyTorch checkpoint (a zip archive from torch.save); got {kind}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch/pickle raise many types on foreign or damaged files
+        first_line = str(err).splitlines()[0] if str(err) else ""
+        raise ValueError(
+            f"{path}: not a readable PyTorch checkpoint (only tensors and plain containers are accepted): "
+            f"{type(err).__name__}: {first_line}"
+        ) from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,8 @@ import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
+
+from wsol.io import load_tensors
 
 LAST_NAME = "last.ckpt"
 BEST_NAME = "best.ckpt"
@@ -23,14 +24,7 @@ def read_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(
-            f"{path}: not a readable checkpoint (expected a file written by `wsol train`; "
-            f"only tensors and plain containers are accepted): {first_line}"
-        ) from None
+    checkpoint = load_tensors(path, map_location)
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{path}: expected a checkpoint dictionary, got {type(checkpoint).__name__}")
     return checkpoint

@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from wsol.io import atomic_write_text
-from wsol.methods import WSOLMethod, build_method
+from wsol.methods import WSOLMethod, build_method, is_registered
 from wsol.training.checkpoint import BEST_NAME, LAST_NAME, AtomicCheckpointIO, LastCheckpoint, read_checkpoint
 from wsol.training.config import SELECTION_MODES, load_config, to_plain
 from wsol.training.datamodule import WSOLDataModule
@@ -66,9 +66,12 @@ def resolve_data_root(data: Mapping[str, Any]) -> Path:
 
 
 def instantiate_method(name: str, num_classes: int, options: Mapping[str, Any]) -> WSOLMethod:
-    """A registered method (``wsol.methods.METHODS``) or an external ``package.module:Class``."""
+    """A registered method (``wsol.methods.METHODS``) or an external ``package.module:Class``.
+
+    Only for names from the user's own command line or YAML: a ``module:Class`` name is imported and called.
+    """
     try:
-        if ":" in name:
+        if ":" in name and not is_registered(name):
             module_name, _, class_name = name.partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
             method = cls(num_classes=num_classes, **dict(options))
