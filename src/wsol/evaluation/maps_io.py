@@ -91,7 +91,9 @@ def load_scoremap(path: Path) -> np.ndarray:
 def _load_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
     """wsolevaluation's ``load_mask_image``: grey PNG, float32, nearest resize to (width, height), ``>
     0.5``."""
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    # ANYDEPTH keeps 16-bit and float masks as stored (GRAYSCALE alone would scale ids 1..255 of a 16-bit
+    # instance mask down to 0); 8-bit masks read exactly as in wsolevaluation.
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     if image is None:
         raise FileNotFoundError(f"{path}: mask image not found or unreadable")
     return cv2.resize(np.float32(image), size, interpolation=cv2.INTER_NEAREST) > 0.5

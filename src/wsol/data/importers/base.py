@@ -22,7 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from wsol.data.format import Box, DatasetInfo, ImageRecord, write_dataset
-from wsol.data.images import encode_png, read_image, read_mask
+from wsol.data.images import encode_png, mask_fraction, read_image, read_mask
 from wsol.data.output import check_output_folder
 from wsol.io import atomic_directory
 
@@ -141,21 +141,21 @@ def probe_image(path: Path, *, full_decode: bool) -> tuple[int, int]:
     """
     if not path.is_file():
         raise FileNotFoundError("file not found")
+    with Image.open(path) as image:
+        width, height = image.size
     if full_decode:
-        height, width = read_image(path).shape[:2]
-    else:
-        with Image.open(path) as image:
-            width, height = image.size
+        read_image(path)  # may decode a huge JPEG reduced (wsol.data.images): the size is the file's
     if width <= 0 or height <= 0:
         raise ValueError(f"empty image ({width}x{height})")
     return int(width), int(height)
 
 
 def binary_reader(threshold: float) -> MaskReader:
-    """Reader that binarises a grey mask as ``value > threshold`` (e.g. CUB's 127.5 = annotator majority)."""
+    """Reader that binarises a grey mask as ``value > threshold x full scale`` (CUB's 0.5 = annotator
+    majority: 127.5 of 255 in an 8-bit mask, 32767.5 of 65535 in a 16-bit one)."""
 
     def read(path: Path) -> np.ndarray:
-        return (read_mask(path) > threshold).astype(np.uint8)
+        return (mask_fraction(read_mask(path)) > threshold).astype(np.uint8)
 
     return read
 
