@@ -39,7 +39,8 @@ class DataConfig:
     of ``wsol.data.transforms.TransformConfig`` (empty: the dataset's suggested transform). ``batch_size`` is
     per process (DDP: the global batch is devices x batch_size). ``sampler: class_balanced`` draws training
     batches of ``images_per_class`` images from each of ``batch_size // images_per_class`` classes (triplet
-    losses; ``wsol.methods.triplets.ClassBalancedBatchSampler``; one process only).
+    losses; ``wsol.methods.triplets.ClassBalancedBatchSampler``; one process only). An image listed in two
+    of the three splits stops the run unless ``allow_overlap`` (then it is a warning).
     """
 
     root: str | None = None
@@ -54,6 +55,7 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
+    allow_overlap: bool = False
 
 
 @dataclass

@@ -153,8 +153,11 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
     root = resolve_data_root(plain["data"])
     # Seed after the data exist: generating the synthetic benchmark must not change the model's draws.
     from wsol.data.format import read_dataset_info
+    from wsol.data.splits import require_disjoint_splits
 
     info = read_dataset_info(root)
+    splits = [plain["data"][key] for key in ("train_split", "val_split", "test_split")]
+    require_disjoint_splits(root, splits, allow=plain["data"]["allow_overlap"])
     if not plain["data"]["transforms"]:
         # The dataset's suggested transform (the synthetic benchmark records one); stored in the run config.
         plain["data"]["transforms"] = dict(info.extra.get("transform") or {})
