@@ -128,3 +128,19 @@ def test_evaluate_refuses_a_dataset_with_another_number_of_classes(
         in str(caught.value)
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_does_not_import_a_method_named_by_the_saved_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    (tmp_path / "evil_wsol_marker.py").write_text(MARKER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (run / "config.yaml").write_text("method:\n  name: evil_wsol_marker:Evil\n  options: {}\n")
+    assert main(["train", "--resume", str(run)]) == 2
+    error = capsys.readouterr().err
+    assert f"{run / 'config.yaml'}: names method 'evil_wsol_marker:Evil', an import path" in error
+    assert "method.name=evil_wsol_marker:Evil" in error
+    assert not list(tmp_path.glob("*.marker")) and "evil_wsol_marker" not in sys.modules

@@ -80,10 +80,11 @@ def stored_method(path: Path, state: Mapping[str, Any]) -> tuple[str, int, dict[
     name = method.get("name") if isinstance(method, Mapping) else None
     options = (method.get("options") or {}) if isinstance(method, Mapping) else None
     num_classes = state.get("num_classes")
-    if not isinstance(name, str) or not isinstance(options, Mapping) or type(num_classes) is not int:
+    valid_count = type(num_classes) is int and num_classes >= 1
+    if not isinstance(name, str) or not isinstance(options, Mapping) or not valid_count:
         raise ValueError(
             f"{path}: malformed {CHECKPOINT_KEY!r} entry (expected config.method.name, config.method.options "
-            "and an integer num_classes, as `wsol train` writes them)"
+            "and a positive integer num_classes, as `wsol train` writes them)"
         )
     if not is_registered(name):
         raise ValueError(

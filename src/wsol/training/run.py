@@ -239,4 +239,10 @@ def train_from_cli(config_path: Path | None, overrides: Sequence[str], resume: P
     base = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
     assert isinstance(base, dict)
     config = load_config(config_path, overrides, base=base)
+    name = config.method.name
+    if not is_registered(name) and f"method.name={name}" not in [o.replace(" ", "") for o in overrides]:
+        raise ValueError(
+            f"{saved}: names method {name!r}, an import path; a file being loaded may not name code to run. "
+            f"If you trust it, repeat it: wsol train --resume {run_dir} method.name={name}"
+        )
     return train(config, run_dir=run_dir, resume=True)
