@@ -111,6 +111,8 @@ def test_malformed_engine_entry_is_named(tmp_path: Path) -> None:
     torch.save({"state_dict": {}, "wsol": {"config": {"method": "cam"}, "num_classes": "4"}}, path)
     with pytest.raises(ValueError, match=r"odd\.ckpt: malformed 'wsol' entry"):
         load_checkpoint(path)
+    with pytest.raises(FileNotFoundError, match=r"run: is a folder; expected a checkpoint file"):
+        load_checkpoint((tmp_path / "run").mkdir() or tmp_path / "run")
 
 
 @pytest.mark.parametrize("dataset_classes", [2, 5])

@@ -58,10 +58,9 @@ def draft_scale(size: tuple[int, int], decoded: tuple[int, int]) -> int | None:
     return next((s for s in DRAFT_SCALES if draft_size(*size, s) == tuple(decoded)), None)
 
 
-def _fit_budget(image: Image.Image, path: Path, kind: str, where: str) -> None:
+def _fit_budget(image: Image.Image, budget: int, path: Path, kind: str, where: str) -> None:
     """Refuse an image over the pixel budget, or decode a JPEG at the mildest reduction that fits."""
     width, height = image.size
-    budget = max_image_pixels()
     if width * height <= budget:
         return
     scales = [s for s in DRAFT_SCALES if math.prod(draft_size(width, height, s)) <= budget]
@@ -83,12 +82,13 @@ def _open(path: Path, kind: str, where: str, *, budget: bool = False) -> Image.I
     path = Path(path)
     if not path.is_file():
         raise DatasetFormatError(f"{path}: {kind} file not found{_suffix(where)}")
+    limit = max_image_pixels() if budget else None
     try:
         with warnings.catch_warnings():  # over Pillow's warning size: our budget decides
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
-        if budget:
-            _fit_budget(image, path, kind, where)
+        if limit is not None:
+            _fit_budget(image, limit, path, kind, where)
         image.load()
     except DatasetFormatError:
         raise

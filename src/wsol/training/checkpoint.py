@@ -22,6 +22,10 @@ BEST_NAME = "best.ckpt"
 def read_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
     """``torch.load(weights_only=True)`` with errors that name the file and what was expected."""
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(
+            f"{path}: is a folder; expected a checkpoint file (e.g. RUN/checkpoints/best.ckpt)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     checkpoint = load_tensors(path, map_location)
