@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -116,8 +117,13 @@ def load_tensors(path: Path, map_location: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch/pickle raise many types on foreign or damaged files
-        first_line = str(err).splitlines()[0] if str(err) else ""
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))
+        reason = (
+            f"it holds a Python object ({unsafe.group(1)}); refused, as loading it could run code"
+            if unsafe
+            else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        )
         raise ValueError(
             f"{path}: not a readable PyTorch checkpoint (only tensors and plain containers are accepted): "
-            f"{type(err).__name__}: {first_line}"
+            f"{reason}"
         ) from None

@@ -146,3 +146,13 @@ def test_resume_does_not_import_a_method_named_by_the_saved_config(
     assert f"{run / 'config.yaml'}: names method 'evil_wsol_marker:Evil', an import path" in error
     assert "method.name=evil_wsol_marker:Evil" in error
     assert not list(tmp_path.glob("*.marker")) and "evil_wsol_marker" not in sys.modules
+
+
+def test_a_text_file_as_backbone_weights_is_named(tmp_path: Path) -> None:
+    from wsol.models import build_backbone
+    from wsol.models.weights import WeightsError, load_backbone_weights
+
+    path = tmp_path / "weights.pth"
+    path.write_text("e" * 40)  # torch.load raised KeyError(101), printed as "error: 101"
+    with pytest.raises(WeightsError, match=r"weights\.pth: not a PyTorch checkpoint .*expected a \.pth"):
+        load_backbone_weights(build_backbone("tiny"), path)
