@@ -124,6 +124,6 @@ def load_tensors(path: Path, map_location: Any = "cpu") -> Any:
             else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         )
         raise ValueError(
-            f"{path}: not a readable PyTorch checkpoint (only tensors and plain containers are accepted): "
-            f"{reason}"
+            f"{path}: not a readable checkpoint (a PyTorch file of tensors and plain containers is "
+            f"expected): {reason}"
         ) from None

@@ -91,7 +91,7 @@ def test_an_installed_entry_point_may_be_named(tmp_path: Path, monkeypatch: pyte
             "not a PyTorch checkpoint (a zip archive from torch.save); got a file",
         ),
         (b"", "got an empty file"),
-        (b"PK\x03\x04 truncated zip", "not a readable PyTorch checkpoint"),
+        (b"PK\x03\x04 truncated zip", "not a readable checkpoint"),
     ],
     ids=["text", "empty", "broken-zip"],
 )
