@@ -9,7 +9,7 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +48,13 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
+def atomic_directory(target: Path, *, check: Callable[[], object] | None = None) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces ``target`` in one rename.
 
     On an exception the temporary folder is removed and an existing ``target`` is left untouched. Temporary
     folders of killed earlier writes to ``target`` are removed first (:func:`remove_stale_temporaries`).
+    ``check`` runs again just before the swap (e.g. that ``target`` still holds nothing but what may be
+    replaced: a long write leaves time for files to appear); when it raises, nothing is replaced.
     """
     target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +64,8 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     try:
         owner.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}), encoding="utf-8")
         yield tmp
+        if check is not None:
+            check()
         owner.unlink()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

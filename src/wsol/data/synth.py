@@ -537,7 +537,7 @@ def generate_synthetic(
     config = config if config is not None else SynthConfig(**options)  # type: ignore[arg-type]
     out = Path(out)
     check_output_folder(out, force=overwrite)
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, check=lambda: check_output_folder(out, force=overwrite)) as tmp:
         splits: dict[str, list[ImageRecord]] = {}
         for split in SPLITS:
             records = []

@@ -14,6 +14,7 @@ from importer_fixtures import build_glas, tree_bytes
 
 from wsol.cli.main import main
 from wsol.data.format import read_dataset_info
+from wsol.data.output import check_output_folder
 from wsol.data.synth import generate_synthetic
 from wsol.io import OWNER_FILE, atomic_directory
 
@@ -155,3 +156,14 @@ def test_stale_temporary_folders_of_a_killed_write_are_removed_by_the_next_one(t
         "other",
         "synth",
     ]
+
+
+def test_a_file_that_appears_during_a_long_write_is_not_deleted(tmp_path: Path) -> None:
+    target = generate_synthetic(tmp_path / "synth", **TINY)
+    before = _snapshot(target)
+    with pytest.raises(FileExistsError, match="holds files that are not part of its `wsol data` dataset"):
+        with atomic_directory(target, check=lambda: check_output_folder(target, force=True)) as tmp:
+            (tmp / "dataset.json").write_text("{}")
+            (target / "added-meanwhile.txt").write_text("mine")  # the user saves a file during the write
+    assert _snapshot(target) == {**before, "added-meanwhile.txt": b"mine"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["synth"]

@@ -212,7 +212,11 @@ def run_import(
     (:func:`wsol.data.output.check_output_folder`).
     """
     out = Path(out).expanduser().absolute()
-    check_output_folder(out, force=overwrite, sources=(importer.src,))
+
+    def check() -> None:
+        check_output_folder(out, force=overwrite, sources=(importer.src,))
+
+    check()
     scan = importer.scan()
     if not scan.images:
         raise SourceLayoutError(f"{importer.name}: no image listed in the source {importer.src}")
@@ -228,7 +232,7 @@ def run_import(
     skipped: list[tuple[str, str]] = []
     warnings = list(scan.warnings)
     splits: dict[str, list[ImageRecord]] = {split: [] for split in SPLIT_ORDER}
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, check=check) as tmp:
         for item in tqdm(scan.images, desc=f"import {importer.name}", unit="img", disable=not progress):
             try:
                 width, height = probe_image(item.path, full_decode=importer.full_decode)
