@@ -15,6 +15,7 @@ import torch
 
 from wsol.evaluation import EvaluationResult, EvaluatorConfig, WSOLEvaluator
 from wsol.evaluation.maps_io import iterate_samples, load_ground_truth
+from wsol.evaluation.parity import check_scoremap
 from wsol.io import atomic_write_text
 
 _BATCH = 32
@@ -112,6 +113,8 @@ def evaluate_maps(
             pending.clear()
 
         for sample in iterate_samples(maps_dir, truth, truncate_boxes=config.parity is not None):
+            if not config.normalize:  # the evaluator would name only the batch position
+                check_scoremap(sample.scoremap, str(sample.path))
             if pending and (
                 sample.scoremap.shape != pending[0].scoremap.shape
                 or sample.scoremap.dtype != pending[0].scoremap.dtype

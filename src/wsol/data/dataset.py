@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from wsol.data.format import METADATA_DIR, DatasetFormatError, ImageRecord, read_dataset_info, read_split
-from wsol.data.images import read_image, read_mask
+from wsol.data.images import draft_scale, max_image_pixels, read_image, read_mask
 from wsol.data.transforms import JointTransform, build_transforms
 
 if TYPE_CHECKING:
@@ -44,6 +44,12 @@ def boxes_from_mask(mask: np.ndarray) -> np.ndarray:
         ys, xs = np.nonzero(mask == value)
         boxes.append((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
     return np.asarray(boxes, np.float32)
+
+
+def _resize_nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``mask`` resized to ``size`` = (width, height) by nearest neighbour, keeping its values."""
+    dtype = np.uint16 if mask.dtype == np.uint16 else np.float32
+    return cv2.resize(mask.astype(dtype), size, interpolation=cv2.INTER_NEAREST).astype(mask.dtype)
 
 
 class WSOLDataset(Dataset):
@@ -95,6 +101,12 @@ class WSOLDataset(Dataset):
     def _where(self, record: ImageRecord) -> str:
         return f"{self._ids_file} for image id {record.image_id!r}"
 
+    @staticmethod
+    def _reduced_on_decode(record: ImageRecord, decoded: tuple[int, int]) -> bool:
+        """Whether a JPEG over the pixel budget was decoded at a reduced scale (``wsol.data.images``)."""
+        over_budget = record.width * record.height > max_image_pixels()
+        return over_budget and draft_scale((record.width, record.height), decoded) is not None
+
     def load_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
         """Untransformed ``(image HxWx3 uint8, foreground HxW bool|None, ignore HxW bool|None, boxes)``."""
         record = self.records[index]
@@ -102,7 +114,8 @@ class WSOLDataset(Dataset):
         image_path = self.image_root / record.image_id
         image = read_image(image_path, where=where)
         height, width = image.shape[:2]
-        if (width, height) != (record.width, record.height):
+        reduced = (width, height) != (record.width, record.height)
+        if reduced and not self._reduced_on_decode(record, (width, height)):
             raise DatasetFormatError(
                 f"{image_path}: decoded size {width}x{height} differs from the "
                 f"{record.width}x{record.height} given in {self._ids_file.parent / 'image_sizes.txt'}"
@@ -114,11 +127,12 @@ class WSOLDataset(Dataset):
             for mask_path in record.mask_paths:
                 path = self.mask_root / mask_path
                 mask = read_mask(path, where=where)
-                if mask.shape != (height, width):
+                if mask.shape != (record.height, record.width):
                     raise DatasetFormatError(
                         f"{path}: mask size {mask.shape[1]}x{mask.shape[0]} differs from the image size "
-                        f"{width}x{height} of {image_path} (listed at {where})"
+                        f"{record.width}x{record.height} of {image_path} (listed at {where})"
                     )
+                mask = _resize_nearest(mask, (width, height)) if reduced else mask
                 foreground |= mask > 0
                 if not record.boxes:
                     derived.append(boxes_from_mask(mask))
@@ -126,15 +140,18 @@ class WSOLDataset(Dataset):
             if record.ignore_path:
                 path = self.mask_root / record.ignore_path
                 ignore_map = read_mask(path, where=where)
-                if ignore_map.shape != (height, width):
+                if ignore_map.shape != (record.height, record.width):
                     raise DatasetFormatError(
                         f"{path}: ignore mask size {ignore_map.shape[1]}x{ignore_map.shape[0]} differs "
-                        f"from the image size {width}x{height} of {image_path} (listed at {where})"
+                        f"from the image size {record.width}x{record.height} of {image_path} "
+                        f"(listed at {where})"
                     )
+                ignore_map = _resize_nearest(ignore_map, (width, height)) if reduced else ignore_map
                 # wsolevaluation: ignore := ignore box region and not foreground.
                 ignore = (ignore_map > 0) & ~foreground
         if record.boxes:
-            boxes = np.asarray(record.boxes, np.float32).reshape(-1, 4)
+            scale = np.array([width / record.width, height / record.height] * 2, np.float32)
+            boxes = np.asarray(record.boxes, np.float32).reshape(-1, 4) * scale
         elif derived:
             boxes = np.concatenate(derived)
         else:

@@ -6,6 +6,8 @@
 * :func:`fullsup_split`: "Evaluating WSOL methods right" (Choe et al., CVPR 2020): a small pixel- or
   box-labelled ``train-fullsup`` split (folder ``val``) of ``per_class`` images per class for model selection,
   drawn from the images that are not in test, so that it is disjoint from test by construction.
+* :func:`split_overlaps` / :func:`require_disjoint_splits`: images listed in two splits (``wsol data check``
+  reports them, ``wsol train`` refuses them: a test image seen in training inflates every figure).
 
 Each class is shuffled by its own generator ``numpy.random.default_rng([seed, class])``, so adding a class (or
 images of another class) never moves an image of this class.
@@ -14,11 +16,14 @@ images of another class) never moves an image of this class.
 from __future__ import annotations
 
 import math
+import posixpath
+import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from wsol.data.format import DatasetFormatError, ImageRecord
+from wsol.data.format import DatasetFormatError, ImageRecord, read_dataset_info, read_split
 
 
 def stratified_split(
@@ -145,3 +150,39 @@ def grouped_stratified_split(
         for index in order:
             assignment.update(dict.fromkeys(class_groups[index], rest))
     return assignment
+
+
+def split_overlaps(records_by_split: Mapping[str, Sequence[ImageRecord]]) -> list[tuple[str, str, str]]:
+    """``(image_id, first split, other split)`` for every image listed in two splits (ids compared after
+    path normalisation, so ``./a.png`` and ``a.png`` are one image)."""
+    first_split_of: dict[str, str] = {}
+    overlaps = []
+    for split, records in records_by_split.items():
+        for record in records:
+            first = first_split_of.setdefault(posixpath.normpath(record.image_id), split)
+            if first != split:
+                overlaps.append((record.image_id, first, split))
+    return overlaps
+
+
+def require_disjoint_splits(root: Path, splits: Sequence[str], *, allow: bool = False) -> None:
+    """Raise (or, with ``allow``, warn) when an image of ``root`` is in two of ``splits``.
+
+    The message names the dataset, how many images overlap, the first few, and the escape
+    (``data.allow_overlap=true``, ``wsol train --allow-overlap``).
+    """
+    present = [split for split in splits if split in read_dataset_info(root).splits]
+    overlaps = split_overlaps({split: read_split(root, split) for split in dict.fromkeys(present)})
+    if not overlaps:
+        return
+    shown = "; ".join(f"{image!r} in {a!r} and {b!r}" for image, a, b in overlaps[:3])
+    message = (
+        f"{root}: {len(overlaps)} image(s) are in two splits ({shown}{' ...' if len(overlaps) > 3 else ''}); "
+        "an image seen in training inflates every validation and test figure"
+    )
+    if not allow:
+        raise DatasetFormatError(
+            f"{message}. Fix the splits (`wsol data check` lists them all), or set data.allow_overlap=true "
+            "(wsol train --allow-overlap) to train anyway"
+        )
+    warnings.warn(f"{message} (data.allow_overlap=true)", stacklevel=2)

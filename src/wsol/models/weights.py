@@ -26,6 +26,8 @@ from urllib.parse import urlparse
 import torch
 from torch import Tensor
 
+from wsol.io import load_tensors
+
 if TYPE_CHECKING:
     from wsol.models.backbones.base import Backbone
 
@@ -106,11 +108,9 @@ def _read_file(path: Path) -> Mapping[str, object]:
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} not found (expected a .pth state_dict or 'imagenet')")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
-        raise WeightsError(
-            f"{path}: cannot read it as a PyTorch state_dict with weights_only=True ({err})"
-        ) from err
+        return load_tensors(path)
+    except ValueError as err:
+        raise WeightsError(f"{err} (expected a .pth state_dict)") from None
 
 
 def _as_state_dict(payload: object, source: str) -> dict[str, Tensor]:

@@ -39,7 +39,8 @@ class DataConfig:
     of ``wsol.data.transforms.TransformConfig`` (empty: the dataset's suggested transform). ``batch_size`` is
     per process (DDP: the global batch is devices x batch_size). ``sampler: class_balanced`` draws training
     batches of ``images_per_class`` images from each of ``batch_size // images_per_class`` classes (triplet
-    losses; ``wsol.methods.triplets.ClassBalancedBatchSampler``; one process only). ``frame_size``: the
+    losses; ``wsol.methods.triplets.ClassBalancedBatchSampler``; one process only). An image listed in two
+    of the three splits stops the run unless ``allow_overlap`` (then it is a warning). ``frame_size``: the
     square frame that images of varying sizes are resized to when the transforms fix no size
     (``wsol.data.size_policy``). ``cache``: decode each split once into a memory-mapped uint8 cache under
     ``cache_dir`` (``wsol.data.cache``). ``num_workers``: loader processes; ``null`` picks
@@ -60,6 +61,7 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
+    allow_overlap: bool = False
 
 
 @dataclass

@@ -22,6 +22,7 @@ from wsol.data.dataset import WSOLDataset, collate
 from wsol.data.images import read_image
 from wsol.data.transforms import JointTransform, TransformConfig, build_transforms
 from wsol.io import atomic_write_text
+from wsol.methods import ENTRY_POINT_GROUP, METHODS, is_registered
 from wsol.methods.base import Prediction, WSOLMethod
 from wsol.training.checkpoint import read_checkpoint
 from wsol.training.module import CHECKPOINT_KEY
@@ -53,10 +54,8 @@ def load_checkpoint_full(path: Path) -> LoadedCheckpoint:
             f"{path}: not a `wsol train` checkpoint (no {CHECKPOINT_KEY!r} entry or no state_dict)"
         )
     config = state["config"]
-    options = dict(config["method"]["options"])
-    if options.get("weights") is not None:
-        options["weights"] = None
-    method = instantiate_method(config["method"]["name"], int(state["num_classes"]), options)
+    name, num_classes, options = stored_method(path, state)
+    method = instantiate_method(name, num_classes, options)
     prefix = "method."
     weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     try:
@@ -66,6 +65,38 @@ def load_checkpoint_full(path: Path) -> LoadedCheckpoint:
     method.load_extra_state(state.get("method_state", {}))
     method.eval()
     return LoadedCheckpoint(method, config, list(state.get("class_names", [])))
+
+
+def stored_method(path: Path, state: Mapping[str, Any]) -> tuple[str, int, dict[str, Any]]:
+    """``(name, number of classes, options)`` of the method a checkpoint's engine entry describes.
+
+    The name must be a registered method (``wsol.methods``: the registry or an installed entry point): a
+    ``module:Class`` path is taken from the user's own config only, never from a file being loaded, and is
+    refused here before anything is imported. Pretrained-weight options are dropped (the checkpoint's tensors
+    replace them).
+    """
+    config = state.get("config")
+    method = config.get("method") if isinstance(config, Mapping) else None
+    name = method.get("name") if isinstance(method, Mapping) else None
+    options = (method.get("options") or {}) if isinstance(method, Mapping) else None
+    num_classes = state.get("num_classes")
+    valid_count = type(num_classes) is int and num_classes >= 1
+    if not isinstance(name, str) or not isinstance(options, Mapping) or not valid_count:
+        raise ValueError(
+            f"{path}: malformed {CHECKPOINT_KEY!r} entry (expected config.method.name, config.method.options "
+            "and a positive integer num_classes, as `wsol train` writes them)"
+        )
+    if not is_registered(name):
+        raise ValueError(
+            f"{path}: the checkpoint names method {name!r}, which is not a registered method "
+            f"({', '.join(sorted(METHODS))} or an installed {ENTRY_POINT_GROUP!r} entry point); "
+            "a checkpoint may not name code to import (a `module:Class` method is taken only from your own "
+            "config); refused before importing anything"
+        )
+    options = dict(options)
+    if options.get("weights") is not None:
+        options["weights"] = None
+    return name, num_classes, options
 
 
 def eval_transform(config: Mapping[str, Any]) -> JointTransform:
@@ -213,6 +244,11 @@ def evaluate_checkpoint(
     """
     method, run_config = load_checkpoint(checkpoint)
     dataset = WSOLDataset(Path(data_root), split, eval_transform(run_config))
+    if dataset.num_classes != method.num_classes:
+        raise ValueError(
+            f"{checkpoint}: the model was trained for {method.num_classes} classes, but the dataset "
+            f"{data_root} has {dataset.num_classes} classes; evaluate it on a dataset with the same classes"
+        )
     data = run_config["data"]
     loader = DataLoader(
         dataset, batch_size=int(data.get("eval_batch_size") or data["batch_size"]), collate_fn=collate

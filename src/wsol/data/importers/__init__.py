@@ -39,12 +39,20 @@ IMPORTERS: dict[str, type[Importer]] = {
 
 
 def import_dataset(
-    name: str, src: Path, out: Path, *, seed: int | None = None, copy: bool = False, progress: bool = False
+    name: str,
+    src: Path,
+    out: Path,
+    *,
+    seed: int | None = None,
+    copy: bool = False,
+    progress: bool = False,
+    overwrite: bool = False,
 ) -> ImportReport:
     """Import dataset ``name`` from its official layout at ``src`` into ``out`` (see :func:`run_import`)."""
     if name not in IMPORTERS:
         raise KeyError(f"unknown dataset {name!r}; expected one of {sorted(IMPORTERS)}")
-    return run_import(IMPORTERS[name](src, seed=seed), out, copy=copy, progress=progress)
+    importer = IMPORTERS[name](src, seed=seed)
+    return run_import(importer, out, copy=copy, progress=progress, overwrite=overwrite)
 
 
 __all__ = ["IMPORTERS", "ImportReport", "Importer", "SourceLayoutError", "import_dataset", "run_import"]
