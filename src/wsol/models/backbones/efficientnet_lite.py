@@ -57,6 +57,7 @@ LITE0_STAGES = (
     StageSpec(6, 5, 2, 192, 4),
     StageSpec(6, 3, 1, 320, 1),
 )
+RESOLUTION = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
 SCALING = {
     "efficientnet_lite0": (1.0, 1.0),
     "efficientnet_lite1": (1.0, 1.1),
@@ -176,6 +177,7 @@ class EfficientNetLite(Backbone):
             raise ValueError(f"{name}: output_stride must be 8, 16 or 32, got {output_stride}")
         super().__init__(name, HEAD_CHANNELS, output_stride)
         self.imagenet_package = PACKAGES[name]
+        self.imagenet_resolution = RESOLUTION[name]
         width, depth = SCALING[name]
         # Stages at stride 1 to reach the output stride: the last strided stages first (WSOL convention).
         unstrided = {32: (), 16: (5,), 8: (3, 5)}[output_stride]
