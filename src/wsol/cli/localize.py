@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wsol.training.inference import ImageLocalization
 
 
 def register(commands: Any) -> None:
@@ -54,11 +58,6 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from wsol.data.images import read_image
-    from wsol.io import atomic_write_bytes, atomic_write_text
-    from wsol.report.overlay import draw_overlay, save_png
     from wsol.training.inference import imagenet_method, load_checkpoint_full, predict_images
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -73,11 +72,9 @@ def run(args: argparse.Namespace) -> int:
     loaded = (
         load_checkpoint_full(args.checkpoint) if args.imagenet is None else imagenet_method(args.imagenet)
     )
-    names = loaded.class_names
     num_classes = loaded.method.num_classes
     if args.target_class is not None and not 0 <= args.target_class < num_classes:
         raise ValueError(f"--class: expected a class index in [0, {num_classes}), got {args.target_class}")
-    out: Path = args.out
     for item in predict_images(
         loaded.method,
         loaded.config,
@@ -86,42 +83,58 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         target_class=args.target_class,
     ):
-        stem = item.path.stem
-        top = np.argsort(item.probabilities)[::-1][:5]
-        prediction = {
-            "image": str(item.path),
-            "predicted_class": item.predicted_class,
-            "class_name": _name(names, item.predicted_class),
-            "map_class": item.map_class,
-            "top5": [
-                {"class": int(k), "name": _name(names, int(k)), "probability": item.probabilities[k]}
-                for k in top
-            ],
-            "probabilities": item.probabilities,
-            "cam": args.cam,
-        }
-        boxes = {"threshold": item.threshold, "largest": item.largest_box, "all": item.boxes}
-        atomic_write_text(out / f"{stem}_prediction.json", json.dumps(prediction, indent=2) + "\n")
-        atomic_write_text(out / f"{stem}_boxes.json", json.dumps(boxes, indent=2) + "\n")
-        buffer = io.BytesIO()
-        np.save(buffer, item.map)
-        atomic_write_bytes(out / f"{stem}_map.npy", buffer.getvalue())
-        save_png(out / f"{stem}_mask.png", item.mask.astype(np.uint8) * 255)
-        overlay = draw_overlay(
-            read_image(item.path),
-            item.map,
-            item.mask,
-            [item.largest_box] if item.largest_box is not None else [],
-            alpha=args.alpha,
-            colormap=args.colormap,
+        prediction = write_localization(
+            item, loaded.class_names, args.out, cam=args.cam, alpha=args.alpha, colormap=args.colormap
         )
-        save_png(out / f"{stem}_overlay.png", overlay)
         ranking = ", ".join(
             f"{entry['name'] or entry['class']} {entry['probability']:.3f}" for entry in prediction["top5"]
         )
-        print(f"{item.path}: {ranking}; map of class {item.map_class}, {len(item.boxes)} boxes -> {out}")
+        print(f"{item.path}: {ranking}; map of class {item.map_class}, {len(item.boxes)} boxes -> {args.out}")
     return 0
 
 
-def _name(names: list[str], index: int) -> str | None:
+def write_localization(
+    item: ImageLocalization,
+    names: Sequence[str],
+    out: Path,
+    *,
+    cam: str | None = None,
+    alpha: float = 0.5,
+    colormap: str = "jet",
+) -> dict[str, Any]:
+    """Write one image's STEM_prediction.json, _boxes.json, _map.npy, _mask.png and _overlay.png into
+    ``out``; returns the prediction record."""
+    import numpy as np
+
+    from wsol.data.images import read_image
+    from wsol.io import atomic_write_bytes, atomic_write_text
+    from wsol.report.overlay import draw_overlay, save_png
+
+    stem = item.path.stem
+    top = np.argsort(item.probabilities)[::-1][:5]
+    prediction = {
+        "image": str(item.path),
+        "predicted_class": item.predicted_class,
+        "class_name": _name(names, item.predicted_class),
+        "map_class": item.map_class,
+        "top5": [
+            {"class": int(k), "name": _name(names, int(k)), "probability": item.probabilities[k]} for k in top
+        ],
+        "probabilities": item.probabilities,
+        "cam": cam,
+    }
+    boxes = {"threshold": item.threshold, "largest": item.largest_box, "all": item.boxes}
+    atomic_write_text(out / f"{stem}_prediction.json", json.dumps(prediction, indent=2) + "\n")
+    atomic_write_text(out / f"{stem}_boxes.json", json.dumps(boxes, indent=2) + "\n")
+    buffer = io.BytesIO()
+    np.save(buffer, item.map)
+    atomic_write_bytes(out / f"{stem}_map.npy", buffer.getvalue())
+    save_png(out / f"{stem}_mask.png", item.mask.astype(np.uint8) * 255)
+    box = [item.largest_box] if item.largest_box is not None else []
+    overlay = draw_overlay(read_image(item.path), item.map, item.mask, box, alpha=alpha, colormap=colormap)
+    save_png(out / f"{stem}_overlay.png", overlay)
+    return prediction
+
+
+def _name(names: Sequence[str], index: int) -> str | None:
     return names[index] if index < len(names) else None

