@@ -165,7 +165,8 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite(Backbone):
-    """Stem, MBConv blocks, head conv; ``forward`` gives the 1280-channel head map, ``stages`` the skips."""
+    """Stem, MBConv blocks, head conv; ``forward`` gives the 1280-channel head map, ``stages`` the skips of
+    encoder-decoders (up to the 320-channel last block)."""
 
     dropped_prefixes = ("fc.",)
     high_lr_prefixes = ()
@@ -198,10 +199,10 @@ class EfficientNetLite(Backbone):
             self.stage_ends.append(len(blocks))
         self.blocks = nn.Sequential(*blocks)
         self.head = ConvBN(channels, HEAD_CHANNELS, 1)
-        # stages(): after stage 1 (H/2), 2 (H/4), 3 (H/8), 5 (H/16) and the head (H/32).
-        self._skip_stages = (0, 1, 2, 4)
+        # stages(): after stage 1 (H/2), 2 (H/4), 3 (H/8), 5 (H/16) and 7 (H/32), as encoder-decoders use
+        # EfficientNets (the 1280-channel head conv is left out: it would dominate a decoder's bottleneck).
+        self._skip_stages = (0, 1, 2, 4, 6)
         self.stage_channels = [round_channels(LITE0_STAGES[i].channels, width) for i in self._skip_stages]
-        self.stage_channels.append(HEAD_CHANNELS)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out")
@@ -218,7 +219,7 @@ class EfficientNetLite(Backbone):
         return converted
 
     def stages(self, x: Tensor) -> list[Tensor]:
-        """Maps after stages 1, 2, 3, 5 (H/2, H/4, H/8, H/16 at stride 32) and the head's, shallow to deep."""
+        """Maps after stages 1, 2, 3, 5 and 7 (H/2, H/4, H/8, H/16, H/32 at stride 32), shallow to deep."""
         self.check_input(x)
         x = self.stem(x)
         outputs = []
@@ -228,7 +229,6 @@ class EfficientNetLite(Backbone):
             start = end
             if stage in self._skip_stages:
                 outputs.append(x)
-        outputs.append(self.head(x))
         return outputs
 
     def forward(self, x: Tensor) -> Tensor:
