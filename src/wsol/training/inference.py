@@ -104,7 +104,7 @@ def imagenet_method(backbone: str, **backbone_options: object) -> LoadedCheckpoi
     the matching evaluation transform (the backbone's normalisation, square ``imagenet_resolution``) and the
     ImageNet class names; channels-last, in eval mode."""
     from wsol.methods.cam_baseline import PoolingHeadMethod
-    from wsol.models.imagenet import IMAGENET_CLASSES, imagenet_class_names, imagenet_classifier
+    from wsol.models.imagenet import imagenet_class_names, imagenet_classifier
 
     classifier = imagenet_classifier(backbone, **backbone_options)
     method = PoolingHeadMethod.from_classifier(classifier).to(memory_format=torch.channels_last)
@@ -114,9 +114,7 @@ def imagenet_method(backbone: str, **backbone_options: object) -> LoadedCheckpoi
         "mean": list(net.input_mean),
         "std": list(net.input_std),
     }
-    config = {"data": {"transforms": transforms}, "method": {"name": "cam", "imagenet": backbone}}
-    assert len(imagenet_class_names()) == IMAGENET_CLASSES
-    return LoadedCheckpoint(method.eval(), config, list(imagenet_class_names()))
+    return LoadedCheckpoint(method.eval(), {"data": {"transforms": transforms}}, list(imagenet_class_names()))
 
 
 def mask_boxes(mask: np.ndarray) -> tuple[list[float] | None, list[list[float]]]:
