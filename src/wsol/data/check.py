@@ -85,6 +85,11 @@ class CheckReport:
             f"dataset {info.name!r} at {self.root}",
             f"{info.num_classes} classes, splits {', '.join(info.splits)}",
             f"image root {info.resolve_image_root(self.root)}",
+            *(
+                [f"no-object classes (no mask or box; classified only): {info.no_object_classes}"]
+                if info.no_object_classes
+                else []
+            ),
             "",
             f"{'split':<8}{'images':>8}{'masks':>8}{'boxed':>8}   width range   height range",
         ]

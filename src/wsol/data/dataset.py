@@ -1,23 +1,28 @@
 """``WSOLDataset``: one split of a dataset in the format of :mod:`wsol.data.format`, and its collate.
 
 A sample is a dict with the batch keys of ``docs/architecture.md`` (unbatched): ``image`` (3, H, W)
-normalised, ``label``, ``mask`` (1, H, W) in {0, 1}, ``ignore`` (1, H, W) bool, ``has_mask``, ``boxes`` (N, 4)
-xyxy in the transformed image's pixels, ``image_id`` and ``orig_size`` (height, width).
+normalised, ``label``, ``mask`` (1, H, W) in {0, 1}, ``ignore`` (1, H, W) bool, ``has_mask``, ``has_object``
+(False for the images of a no-object class), ``boxes`` (N, 4) xyxy in the transformed image's pixels,
+``image_id`` and ``orig_size`` (height, width).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from wsol.data.format import METADATA_DIR, DatasetFormatError, ImageRecord, read_dataset_info, read_split
 from wsol.data.images import draft_scale, max_image_pixels, read_image, read_mask
 from wsol.data.transforms import JointTransform, build_transforms
+
+if TYPE_CHECKING:
+    from wsol.data.cache import DecodedSplit
 
 
 def boxes_from_mask(mask: np.ndarray) -> np.ndarray:
@@ -76,6 +81,7 @@ class WSOLDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self._ids_file = self.root / METADATA_DIR / split / "image_ids.txt"
+        self._cache: DecodedSplit | None = None
 
     @property
     def num_classes(self) -> int:
@@ -152,20 +158,44 @@ class WSOLDataset(Dataset):
             boxes = np.zeros((0, 4), np.float32)
         return image, foreground, ignore, boxes
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        record = self.records[index]
+    def _tensors(self, index: int) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
+        """Untransformed ``(image (3, H, W) in [0, 1], mask (1, H, W) or None, ignore (1, H, W), boxes)``."""
         image, foreground, ignore, boxes = self.load_arrays(index)
         height, width = image.shape[:2]
         image_t = torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
-        has_mask = foreground is not None
-        mask_t = torch.from_numpy(foreground)[None].float() if has_mask else torch.zeros(1, height, width)
+        mask_t = torch.from_numpy(foreground)[None].float() if foreground is not None else None
         if ignore is not None:
             ignore_t = torch.from_numpy(ignore)[None]
         else:
             ignore_t = torch.zeros(1, height, width, dtype=torch.bool)
+        return image_t, mask_t, ignore_t, torch.from_numpy(boxes)
+
+    def resized_arrays(self, index: int) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
+        """:meth:`_tensors` after the transform's deterministic resize step (what the decoded cache holds)."""
+        image, mask, ignore, boxes = self._tensors(index)
+        blank = torch.zeros(1, *image.shape[-2:]) if mask is None else mask
+        image, resized_mask, ignore, boxes = self.transform.resize((image, blank, ignore, boxes.float()))
+        return image, (resized_mask if mask is not None else None), ignore, boxes
+
+    def use_cache(self, cache_dir: Path | str, *, progress: bool = False) -> WSOLDataset:
+        """Read samples from the decoded cache under ``cache_dir``, built if missing (``wsol.data.cache``)."""
+        from wsol.data.cache import open_cache
+
+        self._cache = open_cache(self, Path(cache_dir), progress=progress)
+        return self
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        height, width = record.height, record.width
+        image_t, mask_t, ignore_t, boxes_t = (
+            self._cache.sample(index) if self._cache is not None else self._tensors(index)
+        )
+        has_mask = mask_t is not None
+        if mask_t is None:
+            mask_t = torch.zeros(1, *image_t.shape[-2:])
         try:
             image_t, mask_t, ignore_t, boxes_t = self.transform(
-                image_t, mask_t, ignore_t, torch.from_numpy(boxes), seed=self.sample_seed(index)
+                image_t, mask_t, ignore_t, boxes_t, seed=self.sample_seed(index)
             )
         except ValueError as err:
             raise ValueError(f"{self.image_root / record.image_id}: {err}") from err
@@ -175,6 +205,7 @@ class WSOLDataset(Dataset):
             "mask": mask_t,
             "ignore": ignore_t,
             "has_mask": has_mask,
+            "has_object": record.label not in self.info.no_object_classes,
             "boxes": boxes_t,
             "image_id": record.image_id,
             "orig_size": (height, width),
@@ -197,6 +228,7 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "mask": torch.stack([s["mask"] for s in samples]).float(),
         "ignore": torch.stack([s["ignore"] for s in samples]).bool(),
         "has_mask": torch.tensor([s["has_mask"] for s in samples], dtype=torch.bool),
+        "has_object": torch.tensor([s.get("has_object", True) for s in samples], dtype=torch.bool),
         "boxes": [s["boxes"].float().reshape(-1, 4) for s in samples],
         "image_id": [s["image_id"] for s in samples],
         "orig_size": torch.tensor([s["orig_size"] for s in samples], dtype=torch.int64),

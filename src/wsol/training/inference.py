@@ -7,7 +7,7 @@ the checkpoint (pretrained-weight options are dropped: the checkpoint's tensors 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,6 +227,36 @@ def predict_images(
         )
 
 
+def _evaluate(
+    loader: DataLoader, predict: Callable[[dict[str, Any]], Prediction | Tensor], config: Any
+) -> Any:
+    """Run ``predict`` (a Prediction, or maps alone) over ``loader`` into ``WSOLEvaluator(config)``."""
+    from wsol.evaluation import WSOLEvaluator
+
+    evaluator = WSOLEvaluator(config)
+    for batch in loader:
+        output = predict(batch)
+        maps, logits = (output.maps, output.logits) if isinstance(output, Prediction) else (output, None)
+        evaluator.update(
+            maps.float(),
+            masks=batch["mask"],
+            ignore=batch["ignore"],
+            has_mask=batch["has_mask"],
+            has_object=batch.get("has_object"),
+            boxes=batch["boxes"],
+            labels=batch["label"],
+            logits=logits,
+        )
+    return evaluator.compute()
+
+
+def _write_metrics(out_dir: Path, provenance: dict[str, Any], result: Any) -> None:
+    payload = {**provenance, **result.to_dict()}
+    atomic_write_text(
+        Path(out_dir) / "metrics.json", json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n"
+    )
+
+
 def evaluate_checkpoint(
     checkpoint: Path, data_root: Path, split: str, cam: str | None, out_dir: Path, config: Any
 ) -> Any:
@@ -235,8 +265,6 @@ def evaluate_checkpoint(
     ``cam`` selects a post-hoc extractor of ``wsol.cams`` on the method's classifier; ``None`` uses the
     method's own maps. Writes ``out_dir/metrics.json`` and returns the ``EvaluationResult``.
     """
-    from wsol.evaluation import WSOLEvaluator
-
     method, run_config = load_checkpoint(checkpoint)
     dataset = WSOLDataset(Path(data_root), split, eval_transform(run_config))
     if dataset.num_classes != method.num_classes:
@@ -248,27 +276,26 @@ def evaluate_checkpoint(
     loader = DataLoader(
         dataset, batch_size=int(data.get("eval_batch_size") or data["batch_size"]), collate_fn=collate
     )
-    evaluator = WSOLEvaluator(config)
-    for batch in loader:
-        prediction = _predict(method, batch["image"], batch["label"], cam)
-        evaluator.update(
-            prediction.maps.float(),
-            masks=batch["mask"],
-            ignore=batch["ignore"],
-            has_mask=batch["has_mask"],
-            boxes=batch["boxes"],
-            labels=batch["label"],
-            logits=prediction.logits,
-        )
-    result = evaluator.compute()
-    payload = {
-        "checkpoint": str(checkpoint),
-        "data": str(data_root),
-        "split": split,
-        "cam": cam,
-        **result.to_dict(),
-    }
-    atomic_write_text(
-        Path(out_dir) / "metrics.json", json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n"
-    )
+    result = _evaluate(loader, lambda batch: _predict(method, batch["image"], batch["label"], cam), config)
+    provenance = {"checkpoint": str(checkpoint), "data": str(data_root), "split": split, "cam": cam}
+    _write_metrics(out_dir, provenance, result)
+    return result
+
+
+def evaluate_baseline(
+    name: str, data_root: Path, split: str, out_dir: Path, config: Any, frame_size: int
+) -> Any:
+    """Evaluate a trivial baseline of ``wsol.methods.baselines`` on ``split``, through the same loader and
+    evaluator as a checkpoint; images of varying sizes get the default frame (``wsol.data.size_policy``)."""
+    from wsol.data.size_policy import resolve_size_policy
+    from wsol.methods.baselines import BASELINES
+
+    if name not in BASELINES:
+        raise ValueError(f"--baseline: unknown baseline {name!r}; expected one of {sorted(BASELINES)}")
+    transforms = resolve_size_policy({}, Path(data_root), [split], frame_size)
+    transform = build_transforms(TransformConfig.from_dict(transforms), train=False)
+    loader = DataLoader(WSOLDataset(Path(data_root), split, transform), batch_size=32, collate_fn=collate)
+    result = _evaluate(loader, lambda batch: BASELINES[name](batch["image"]), config)
+    provenance = {"baseline": name, "data": str(data_root), "split": split, "transforms": transforms}
+    _write_metrics(out_dir, provenance, result)
     return result

@@ -21,6 +21,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from wsol.data.size_policy import resolve_size_policy
 from wsol.io import atomic_write_text
 from wsol.methods import WSOLMethod, build_method, is_registered
 from wsol.training.checkpoint import BEST_NAME, LAST_NAME, AtomicCheckpointIO, LastCheckpoint, read_checkpoint
@@ -175,6 +176,9 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
     if not chosen:
         # The dataset's suggested transform (the synthetic benchmark records one); stored in the run config.
         plain["data"]["transforms"] = dict(info.extra.get("transform") or {})
+    data = plain["data"]
+    splits = [data["train_split"], data["val_split"], data["test_split"]]
+    data["transforms"] = resolve_size_policy(data["transforms"], root, splits, data["frame_size"])
     L.seed_everything(config.seed, workers=True, verbose=False)
     method = instantiate_method(config.method.name, info.num_classes, plain["method"]["options"])
     if "mean" not in chosen and "std" not in chosen:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from wsol.data.format import Box, DatasetInfo, ImageRecord, write_dataset
 from wsol.data.images import encode_png, mask_fraction, read_image, read_mask
+from wsol.data.mask_boxes import OBJECT_BOX, MaskBoxOptions, component_boxes, object_box
 from wsol.data.output import check_output_folder
 from wsol.io import atomic_directory
 
@@ -62,6 +63,7 @@ class SourceImage:
     boxes: tuple[Box, ...] = ()
     masks: tuple[MaskSource, ...] = ()
     ignore: MaskSource | None = None
+    extra_boxes: tuple[tuple[str, Box], ...] = ()
 
 
 @dataclass
@@ -73,6 +75,7 @@ class SourceScan:
     images: list[SourceImage]
     extra: dict[str, object] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    no_object_classes: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +110,8 @@ class Importer(ABC):
     name: ClassVar[str]
     citation: ClassVar[str]
     full_decode: ClassVar[bool] = True
+    mask_boxes: ClassVar[MaskBoxOptions | None] = None
+    """When set, images with masks but no boxes get boxes from their masks (``wsol.data.mask_boxes``)."""
 
     def __init__(self, src: Path, *, seed: int | None = None) -> None:
         self.src = Path(src).expanduser().absolute()
@@ -240,6 +245,7 @@ def run_import(
                 skipped.append((str(item.path), f"image does not decode: {err}"))
                 continue
             mask_files: list[tuple[str, bytes]] = []
+            union = np.zeros((height, width), np.int64)
             try:
                 sources = [*item.masks, *([item.ignore] if item.ignore is not None else [])]
                 for source in sources:
@@ -253,6 +259,8 @@ def run_import(
                         )
                         labels = _fit_mask(labels, width, height)
                     mask_files.append((source.out_name, encode_mask_png(labels, binary=source.binary)))
+                    if source is not item.ignore:
+                        union = np.maximum(union, labels)
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
                 skipped.append((str(item.path), f"mask does not decode: {err}"))
                 continue
@@ -265,6 +273,11 @@ def run_import(
                     )
                 else:
                     boxes.append(clipped)
+            extra_boxes = list(item.extra_boxes)
+            if importer.mask_boxes is not None and item.masks and not boxes:
+                boxes = component_boxes(union, importer.mask_boxes)
+                whole = object_box(union)
+                extra_boxes += [(OBJECT_BOX, whole)] if whole is not None else []
             for name, data in mask_files:
                 target = tmp / "masks" / name
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -283,6 +296,7 @@ def run_import(
                     boxes=tuple(boxes),
                     mask_paths=tuple(mask_names),
                     ignore_path=item.ignore.out_name if item.ignore is not None else None,
+                    extra_boxes=tuple(extra_boxes),
                 )
             )
         empty = [split for split, records in splits.items() if not records]
@@ -304,6 +318,7 @@ def run_import(
             mask_root="masks",
             class_names=list(scan.class_names),
             extra={**scan.extra, "importer": importer.name, "skipped": [list(entry) for entry in skipped]},
+            no_object_classes=list(scan.no_object_classes),
         )
         write_dataset(tmp, info, kept)
     return ImportReport(
