@@ -113,6 +113,42 @@ def apply_split(
     return splits
 
 
+def split_overlaps(records_by_split: Mapping[str, Sequence[ImageRecord]]) -> list[tuple[str, str, str]]:
+    """``(image_id, first split, other split)`` for every image listed in two splits (ids compared after
+    path normalisation, so ``./a.png`` and ``a.png`` are one image)."""
+    first_split_of: dict[str, str] = {}
+    overlaps = []
+    for split, records in records_by_split.items():
+        for record in records:
+            first = first_split_of.setdefault(posixpath.normpath(record.image_id), split)
+            if first != split:
+                overlaps.append((record.image_id, first, split))
+    return overlaps
+
+
+def require_disjoint_splits(root: Path, splits: Sequence[str], *, allow: bool = False) -> None:
+    """Raise (or, with ``allow``, warn) when an image of ``root`` is in two of ``splits``.
+
+    The message names the dataset, how many images overlap, the first few, and the escape
+    (``data.allow_overlap=true``, ``wsol train --allow-overlap``).
+    """
+    present = [split for split in splits if split in read_dataset_info(root).splits]
+    overlaps = split_overlaps({split: read_split(root, split) for split in dict.fromkeys(present)})
+    if not overlaps:
+        return
+    shown = "; ".join(f"{image!r} in {a!r} and {b!r}" for image, a, b in overlaps[:3])
+    message = (
+        f"{root}: {len(overlaps)} image(s) are in two splits ({shown}{' ...' if len(overlaps) > 3 else ''}); "
+        "an image seen in training inflates every validation and test figure"
+    )
+    if not allow:
+        raise DatasetFormatError(
+            f"{message}. Fix the splits (`wsol data check` lists them all), or set data.allow_overlap=true "
+            "(wsol train --allow-overlap) to train anyway"
+        )
+    warnings.warn(f"{message} (data.allow_overlap=true)", stacklevel=2)
+
+
 def grouped_stratified_split(
     labels: Mapping[str, int],
     groups: Sequence[Sequence[str]],
@@ -150,39 +186,3 @@ def grouped_stratified_split(
         for index in order:
             assignment.update(dict.fromkeys(class_groups[index], rest))
     return assignment
-
-
-def split_overlaps(records_by_split: Mapping[str, Sequence[ImageRecord]]) -> list[tuple[str, str, str]]:
-    """``(image_id, first split, other split)`` for every image listed in two splits (ids compared after
-    path normalisation, so ``./a.png`` and ``a.png`` are one image)."""
-    first_split_of: dict[str, str] = {}
-    overlaps = []
-    for split, records in records_by_split.items():
-        for record in records:
-            first = first_split_of.setdefault(posixpath.normpath(record.image_id), split)
-            if first != split:
-                overlaps.append((record.image_id, first, split))
-    return overlaps
-
-
-def require_disjoint_splits(root: Path, splits: Sequence[str], *, allow: bool = False) -> None:
-    """Raise (or, with ``allow``, warn) when an image of ``root`` is in two of ``splits``.
-
-    The message names the dataset, how many images overlap, the first few, and the escape
-    (``data.allow_overlap=true``, ``wsol train --allow-overlap``).
-    """
-    present = [split for split in splits if split in read_dataset_info(root).splits]
-    overlaps = split_overlaps({split: read_split(root, split) for split in dict.fromkeys(present)})
-    if not overlaps:
-        return
-    shown = "; ".join(f"{image!r} in {a!r} and {b!r}" for image, a, b in overlaps[:3])
-    message = (
-        f"{root}: {len(overlaps)} image(s) are in two splits ({shown}{' ...' if len(overlaps) > 3 else ''}); "
-        "an image seen in training inflates every validation and test figure"
-    )
-    if not allow:
-        raise DatasetFormatError(
-            f"{message}. Fix the splits (`wsol data check` lists them all), or set data.allow_overlap=true "
-            "(wsol train --allow-overlap) to train anyway"
-        )
-    warnings.warn(f"{message} (data.allow_overlap=true)", stacklevel=2)

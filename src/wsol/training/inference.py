@@ -126,8 +126,26 @@ def cam_predict(method: WSOLMethod, cam: str, images: Tensor, classes: Tensor | 
 def _predict(method: WSOLMethod, images: Tensor, classes: Tensor | None, cam: str | None) -> Prediction:
     if cam is not None:
         return cam_predict(method, cam, images, classes)
-    with torch.no_grad():
+    with torch.inference_mode():
         return method.predict(images, classes=classes)
+
+
+def imagenet_method(backbone: str, **backbone_options: object) -> LoadedCheckpoint:
+    """A classic-CAM method on ``backbone``'s ImageNet classifier (``wsol.models.imagenet_classifier``) with
+    the matching evaluation transform (the backbone's normalisation, square ``imagenet_resolution``) and the
+    ImageNet class names; channels-last, in eval mode."""
+    from wsol.methods.cam_baseline import PoolingHeadMethod
+    from wsol.models.imagenet import imagenet_class_names, imagenet_classifier
+
+    classifier = imagenet_classifier(backbone, **backbone_options)
+    method = PoolingHeadMethod.from_classifier(classifier).to(memory_format=torch.channels_last)
+    net = classifier.backbone
+    transforms = {
+        "eval_resize": [net.imagenet_resolution] * 2,
+        "mean": list(net.input_mean),
+        "std": list(net.input_std),
+    }
+    return LoadedCheckpoint(method.eval(), {"data": {"transforms": transforms}}, list(imagenet_class_names()))
 
 
 def mask_boxes(mask: np.ndarray) -> tuple[list[float] | None, list[list[float]]]:
@@ -152,6 +170,7 @@ class ImageLocalization:
 
     path: Path
     predicted_class: int
+    map_class: int
     probabilities: list[float]
     map: np.ndarray
     mask: np.ndarray
@@ -167,8 +186,10 @@ def predict_images(
     *,
     cam: str | None = None,
     threshold: float | None = None,
+    target_class: int | None = None,
 ) -> Iterator[ImageLocalization]:
-    """Localize each image (predicted class): map resized to the original size, mask, contour boxes.
+    """Localize each image (the predicted class, or ``target_class``): map resized to the original size,
+    mask, contour boxes.
 
     The mask is the method's own decision (``Prediction.masks``) when it has one and ``threshold`` is None,
     otherwise ``map >= threshold`` (default 0.5).
@@ -180,7 +201,8 @@ def predict_images(
         tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
         empty = torch.zeros(1, height, width)
         inputs, _, _, _ = transform(tensor, empty, empty.bool(), torch.zeros(0, 4))
-        prediction = _predict(method, inputs[None], None, cam)
+        classes = None if target_class is None else torch.tensor([target_class])
+        prediction = _predict(method, inputs[None], classes, cam)
         probabilities = torch.softmax(prediction.logits[0].double(), dim=0)
         heatmap = prediction.maps[0].double().cpu().numpy()
         heatmap = np.clip(cv2.resize(heatmap, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
@@ -195,6 +217,7 @@ def predict_images(
         yield ImageLocalization(
             path=Path(path),
             predicted_class=int(probabilities.argmax()),
+            map_class=int(probabilities.argmax()) if target_class is None else target_class,
             probabilities=[float(p) for p in probabilities],
             map=heatmap.astype(np.float32),
             mask=mask,

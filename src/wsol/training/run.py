@@ -66,6 +66,19 @@ def resolve_data_root(data: Mapping[str, Any]) -> Path:
         raise ValueError(f"data.synthetic: invalid options {options}: {err}") from None
 
 
+def pretrained_normalization(method: WSOLMethod, options: Mapping[str, Any]) -> dict[str, list[float]]:
+    """``{"mean", "std"}`` the ImageNet weights of the method's backbone expect (EfficientNet-Lite:
+    ``(pixel − 127) / 128``; torchvision's: ImageNet statistics); ``{}`` without ImageNet weights."""
+    from wsol.models import Backbone
+
+    if options.get("weights") != "imagenet":
+        return {}
+    backbone = next((module for module in method.modules() if isinstance(module, Backbone)), None)
+    if backbone is None:
+        return {}
+    return {"mean": list(backbone.input_mean), "std": list(backbone.input_std)}
+
+
 def instantiate_method(name: str, num_classes: int, options: Mapping[str, Any]) -> WSOLMethod:
     """A registered method (``wsol.methods.METHODS``) or an external ``package.module:Class``.
 
@@ -159,13 +172,17 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
     info = read_dataset_info(root)
     splits = [plain["data"][key] for key in ("train_split", "val_split", "test_split")]
     require_disjoint_splits(root, splits, allow=plain["data"]["allow_overlap"])
-    if not plain["data"]["transforms"]:
+    chosen = dict(plain["data"]["transforms"] or {})
+    if not chosen:
         # The dataset's suggested transform (the synthetic benchmark records one); stored in the run config.
         plain["data"]["transforms"] = dict(info.extra.get("transform") or {})
     data = plain["data"]
     data["transforms"] = resolve_size_policy(data["transforms"], root, splits, data["frame_size"])
     L.seed_everything(config.seed, workers=True, verbose=False)
     method = instantiate_method(config.method.name, info.num_classes, plain["method"]["options"])
+    if "mean" not in chosen and "std" not in chosen:
+        # ImageNet weights come with their input normalisation unless the config sets one.
+        plain["data"]["transforms"].update(pretrained_normalization(method, plain["method"]["options"]))
     module = WSOLLightningModule(method, plain, class_names=info.class_names)
     datamodule = WSOLDataModule(root, plain["data"], seed=config.seed)
     if is_launcher():
