@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from torch import Tensor
 from wsol.evaluation import parity as ref
 from wsol.evaluation.boxes import BoxConvention, box_correctness
 from wsol.evaluation.classification import topk_correct
+from wsol.evaluation.per_image import PerImageStats
 from wsol.evaluation.pixel import (
     bin_edges,
     confusion_curves,
@@ -61,6 +62,9 @@ class EvaluatorConfig:
     workers: int = 0
     weightmap_score: bool = False
     """Also average the weight-map paper's early-stopping score S (seed ``002`` Eq. 6) over the maps."""
+    per_image: bool = False
+    """Also keep every image's statistics for :meth:`WSOLEvaluator.per_image` (memory grows with the images;
+    one process only: ``sync_distributed`` does not gather them)."""
 
     def __post_init__(self) -> None:
         if self.parity not in (None, "wsolevaluation"):
@@ -208,6 +212,7 @@ class WSOLEvaluator:
             "pr_counts": np.zeros(2),
             "weightmap_s": np.zeros(1),  # sum over images of S (only with config.weightmap_score)
         }
+        self._images: list[dict[str, Any]] = []  # one entry per image with config.per_image
 
     def merge(self, other: WSOLEvaluator) -> WSOLEvaluator:
         """Add ``other``'s statistics to this evaluator's (same configuration required); returns ``self``."""
@@ -215,6 +220,7 @@ class WSOLEvaluator:
             raise ValueError(f"merge: configurations differ ({self.config} vs {other.config})")
         for name, value in other.stats.items():
             self.stats[name] += value
+        self._images.extend(other._images)
         return self
 
     def sync_distributed(self) -> None:
@@ -263,6 +269,7 @@ class WSOLEvaluator:
         labels: Tensor | None = None,
         logits: Tensor | None = None,
         has_mask: Tensor | None = None,
+        image_ids: Sequence[str] | None = None,
     ) -> None:
         """Accumulate one batch.
 
@@ -271,8 +278,14 @@ class WSOLEvaluator:
         wsolevaluation's ``ignore_box \\ foreground``); ``has_mask`` (B,) bool selects the images with a mask;
         ``boxes`` B arrays (N_i, 4) ``x0,y0,x1,y1`` in the maps' pixels (an image with no box is left out of
         box metrics); ``labels`` (B,) and ``logits`` (B, K) give top-1/top-5 accuracy and top-1/top-5
-        localization.
+        localization. ``image_ids`` name the images in :meth:`per_image` (default: their running index).
         """
+        if self.config.per_image:
+            inputs = dict(
+                masks=masks, ignore=ignore, boxes=boxes, labels=labels, logits=logits, has_mask=has_mask
+            )
+            self._update_per_image(maps, inputs, image_ids)
+            return
         # Validate and convert everything first, so that a bad argument leaves the statistics untouched.
         scoremaps = self._as_batch(maps, "maps")
         batch, height, width = scoremaps.shape
@@ -306,6 +319,61 @@ class WSOLEvaluator:
             self._update_boxes(prepared, frame_boxes, top1, top5)
         if pixel_inputs is not None:
             self._update_pixels(*pixel_inputs)
+
+    def _update_per_image(
+        self, maps: Tensor, inputs: dict[str, Any], image_ids: Sequence[str] | None
+    ) -> None:
+        """Evaluate each image on its own and add its statistics (the sums equal a batched update's)."""
+        batch = self._as_batch(maps, "maps").shape[0]
+        if image_ids is not None and len(image_ids) != batch:
+            raise ValueError(f"image_ids: expected {batch} ids (one per map), got {len(image_ids)}")
+        ids = [str(i) for i in image_ids] if image_ids is not None else None
+        single = WSOLEvaluator(replace(self.config, per_image=False, workers=0))
+        rows = []
+        for i in range(batch):
+            single.reset()
+            single.update(maps[i : i + 1], **{k: v[i : i + 1] for k, v in inputs.items() if v is not None})
+            logits = inputs["logits"]
+            labels = inputs["labels"]
+            image_id = ids[i] if ids is not None else str(int(self.stats["counts"][0]) + i)
+            rows.append(
+                {
+                    "stats": {name: value.copy() for name, value in single.stats.items()},
+                    "image_id": image_id,
+                    "label": int(labels[i]) if labels is not None else -1,
+                    "predicted": int(logits[i].argmax()) if logits is not None else -1,
+                }
+            )
+        for row in rows:  # only now, so that a bad image leaves the statistics untouched
+            for name, value in row["stats"].items():
+                self.stats[name] += value
+            self._images.append(row)
+
+    def per_image(self) -> PerImageStats:
+        """The statistics of every image seen so far (requires ``EvaluatorConfig(per_image=True)``)."""
+        if not self.config.per_image:
+            raise ValueError("per_image: the evaluator was created without EvaluatorConfig(per_image=True)")
+        n_iou, n_tau, n_bins = len(self.config.iou_thresholds), len(self._taus), len(self._edges) - 1
+        stats = [row["stats"] for row in self._images]
+
+        def column(pick: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+            return np.array([pick(s) for s in stats], dtype=dtype).reshape(len(stats), *shape)
+
+        classified = column(lambda s: s["counts"][1] > 0, (), bool)
+        return PerImageStats(
+            image_id=np.array([row["image_id"] for row in self._images], dtype=str),
+            label=np.array([row["label"] for row in self._images], dtype=np.int64),
+            predicted=np.array([row["predicted"] for row in self._images], dtype=np.int64),
+            top1=np.where(classified, column(lambda s: s["classification"][0], (), np.float64), np.nan),
+            top5=np.where(classified, column(lambda s: s["classification"][1], (), np.float64), np.nan),
+            box=column(lambda s: s["box"][:, 0] > 0, (2, n_iou, n_tau), bool),
+            has_box=column(lambda s: s["counts"][2] > 0, (), bool),
+            hist=column(lambda s: s["hist"], (2, n_bins), np.float32),
+            has_mask=column(lambda s: s["counts"][4] > 0, (), bool),
+            pixel_fixed=column(lambda s: s["pixel_fixed"], (5,), np.float64),
+            taus=self._taus.copy(),
+            iou_thresholds=np.asarray(self.config.iou_thresholds, dtype=np.int64),
+        )
 
     @staticmethod
     def _as_batch(tensor: Tensor, name: str) -> Tensor:
