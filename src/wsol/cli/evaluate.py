@@ -232,16 +232,7 @@ def _run_checkpoint(args: argparse.Namespace) -> EvaluationResult:
         export=args.export,
         label=args.label,
     )
-    return evaluation_result(evaluate_run(request))
-
-
-def evaluation_result(payload: dict) -> EvaluationResult:
-    """The ``EvaluationResult`` inside a ``metrics.json`` payload (integer keys restored)."""
-    fields = {name: payload.get(name) for name in EvaluationResult.__dataclass_fields__ if name in payload}
-    for name, value in fields.items():
-        if isinstance(value, dict) and value and all(key.isdigit() for key in value):
-            fields[name] = {int(key): item for key, item in value.items()}
-    return EvaluationResult(**fields)
+    return evaluate_run(request)[1]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,8 @@ def register(commands: Any) -> None:
             "For each image writes into --out: STEM_prediction.json (predicted class, probabilities), "
             "STEM_map.npy (map in [0, 1] at the image's size), STEM_mask.png, STEM_boxes.json (largest "
             "contour box and all contour boxes, x0,y0,x1,y1) and STEM_overlay.png (map, mask contour, "
-            "largest box)."
+            "largest box); and predictions_coco.json, every image's boxes with the class probability as "
+            "score and the mask inside each box as COCO RLE."
         ),
     )
     parser.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by `wsol train`")
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from wsol.data.images import read_image
+    from wsol.evaluation.export import COCO_FILE, ImagePrediction, write_coco
     from wsol.io import atomic_write_bytes, atomic_write_text
     from wsol.report.overlay import draw_overlay, save_png
     from wsol.training.inference import load_checkpoint_full, predict_images
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_checkpoint_full(args.checkpoint)
     names = loaded.class_names
     out: Path = args.out
+    exported: list[ImagePrediction] = []
     for item in predict_images(
         loaded.method, loaded.config, args.images, cam=args.cam, threshold=args.threshold
     ):
@@ -84,8 +87,14 @@ def run(args: argparse.Namespace) -> int:
             colormap=args.colormap,
         )
         save_png(out / f"{stem}_overlay.png", overlay)
+        height, width = item.mask.shape
+        score = max(item.probabilities)
+        exported.append(
+            ImagePrediction(item.path.name, width, height, item.predicted_class, score, item.boxes, item.mask)
+        )
         label = prediction["class_name"] or item.predicted_class
         print(
             f"{item.path}: class {label} (p={max(item.probabilities):.3f}), {len(item.boxes)} boxes -> {out}"
         )
+    write_coco(out / COCO_FILE, exported, names)
     return 0

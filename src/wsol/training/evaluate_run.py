@@ -113,8 +113,9 @@ class _Exporter:
             self.predictions.append(ImagePrediction(image_id, width, height, category, score, boxes, mask))
 
 
-def evaluate_run(request: EvaluationRequest) -> dict[str, Any]:
-    """Evaluate, write the output folder (module docstring) and return the ``metrics.json`` payload."""
+def evaluate_run(request: EvaluationRequest) -> tuple[dict[str, Any], EvaluationResult]:
+    """Evaluate, write the output folder (module docstring); returns the ``metrics.json`` payload and the
+    test split's result."""
     loaded = load_checkpoint_full(request.checkpoint)
     val_result: EvaluationResult | None = None
     if request.val_split is not None and request.val_split != request.split:
@@ -156,7 +157,7 @@ def evaluate_run(request: EvaluationRequest) -> dict[str, Any]:
         write_coco(
             Path(request.out_dir) / PREDICTIONS_DIR / COCO_FILE, exporter.predictions, loaded.class_names
         )
-    return payload
+    return payload, result
 
 
 def default_label(run_config: dict[str, Any], cam: str | None) -> str:
