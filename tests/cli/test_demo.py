@@ -59,7 +59,9 @@ def test_demo_table_is_the_mean_and_sd_of_the_seeds(demo_dir: Path) -> None:
     assert pair["a"] == DEMO_METHODS[0].title and pair["n_images"] == 8
     table = (demo_dir / "metrics.md").read_text()
     first = summary["methods"][0]["metrics"]["pxap"]["value"]
-    assert f"| {DEMO_METHODS[0].title} | 0,1 | " in table and f"{first['mean']:.2f} ± {first['sd']:.2f}" in table
+    assert (
+        f"| {DEMO_METHODS[0].title} | 0,1 | " in table and f"{first['mean']:.2f} ± {first['sd']:.2f}" in table
+    )
     assert "(oracle τ)" in table and "95 % bootstrap interval" in table
 
 
