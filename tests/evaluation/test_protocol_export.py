@@ -151,5 +151,5 @@ def test_compare_mean_sd_and_paired_differences() -> None:
     assert same is not None
     assert all(v["low"] == v["difference"] == v["high"] == 0 for v in same["metrics"].values())
     text = markdown(document)
-    assert f"{entry['mean']:.2f} ± {entry['sd']:.2f}" in text and "| A − B | 6 |" in text
+    assert f"{entry['mean']:.2f} ± {entry['sd']:.2f}" in text and "| A − B | 6 | oracle |" in text
     json.dumps(document)  # JSON-serialisable

@@ -115,6 +115,13 @@ def _stats(values: list[float | None]) -> dict[str, Any]:
     return {"mean": float(np.mean(present)), "sd": sd, "n": len(present), "values": values}
 
 
+def _protocol(runs: Sequence[Run]) -> str:
+    """``validation`` when every run has figures at the validation τ, ``oracle`` when none has, else
+    ``mixed``."""
+    has = {"val_tau" in run.metrics for run in runs}
+    return "mixed" if len(has) > 1 else ("validation" if has == {True} else "oracle")
+
+
 def summarize(runs: Sequence[Run]) -> list[dict[str, Any]]:
     """Per method: its runs, seeds and, per column, mean / sd / n at the validation τ and the oracle τ."""
     out = []
@@ -128,6 +135,7 @@ def summarize(runs: Sequence[Run]) -> list[dict[str, Any]]:
         out.append(
             {
                 "label": label,
+                "tau": _protocol(members),
                 "runs": [str(r.path) for r in members],
                 "seeds": [r.seed for r in members],
                 "metrics": metrics,
@@ -222,7 +230,7 @@ def paired_bootstrap(
         difference = sides[0] - sides[1]
         low, high = np.nanpercentile(difference[1:], [2.5, 97.5])
         result[column.key] = {"difference": float(difference[0]), "low": float(low), "high": float(high)}
-    return {"n_images": len(images), "resamples": resamples, "metrics": result}
+    return {"n_images": len(images), "resamples": resamples, "tau": _protocol(runs), "metrics": result}
 
 
 def compare(runs: Sequence[Run], *, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
@@ -268,13 +276,13 @@ def markdown(document: dict[str, Any]) -> str:
     if document["paired"]:
         keys = [c for c in COLUMNS if c.per_image is not None]
         text += (
-            "\nPaired differences A − B on the same images (headline τ), "
-            "95 % bootstrap interval over images:\n\n"
-            "| A − B | images | "
+            "\nPaired differences A − B on the same images, 95 % bootstrap interval over images (τ: "
+            "validation where every run has one, else oracle):\n\n"
+            "| A − B | images | τ | "
             + " | ".join(c.title for c in keys)
             + " |\n"
             + "|"
-            + "---|" * (len(keys) + 2)
+            + "---|" * (len(keys) + 3)
         )
         for pair in document["paired"]:
             cells = []
@@ -285,6 +293,7 @@ def markdown(document: dict[str, Any]) -> str:
                     if entry is None
                     else f"{entry['difference']:+.2f} [{entry['low']:+.2f}, {entry['high']:+.2f}]"
                 )
-            text += f"\n| {pair['a']} − {pair['b']} | {pair['n_images']} | " + " | ".join(cells) + " |"
+            head = f"\n| {pair['a']} − {pair['b']} | {pair['n_images']} | {pair['tau']} | "
+            text += head + " | ".join(cells) + " |"
         text += "\n"
     return text
