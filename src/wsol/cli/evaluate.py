@@ -74,6 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --checkpoint: also write predictions/ (maps .npy, masks PNG, COCO JSON with RLE masks)",
     )
     parser.add_argument("--label", default=None, help="name of the evaluated method in reports")
+    parser.add_argument(
+        "--per-image",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep per-image statistics for `wsol compare` / `wsol report` (about 15 kB per image; "
+        "--no-per-image for very large splits, which also lets --workers parallelise box extraction)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -196,7 +203,7 @@ def _run_maps(args: argparse.Namespace) -> EvaluationResult:
         raise ValueError("--export: only with --checkpoint (with --maps the maps are already on disk)")
     config = _config(args, False if args.normalize is None else args.normalize)
     evaluator = _maps_evaluator(
-        args.maps, args.data, args.split, replace(config, per_image=True), args.mask_root
+        args.maps, args.data, args.split, replace(config, per_image=args.per_image), args.mask_root
     )
     result = evaluator.compute()
     payload = {"maps": str(args.maps), "data": str(args.data), "split": args.split, **result.to_dict()}
@@ -231,6 +238,7 @@ def _run_checkpoint(args: argparse.Namespace) -> EvaluationResult:
         val_split=_val_split(args),
         export=args.export,
         label=args.label,
+        per_image=args.per_image,
     )
     return evaluate_run(request)[1]
 

@@ -327,50 +327,51 @@ class WSOLEvaluator:
         batch = self._as_batch(maps, "maps").shape[0]
         if image_ids is not None and len(image_ids) != batch:
             raise ValueError(f"image_ids: expected {batch} ids (one per map), got {len(image_ids)}")
-        ids = [str(i) for i in image_ids] if image_ids is not None else None
         single = WSOLEvaluator(replace(self.config, per_image=False, workers=0))
-        rows = []
+        rows, totals = [], []
         for i in range(batch):
             single.reset()
             single.update(maps[i : i + 1], **{k: v[i : i + 1] for k, v in inputs.items() if v is not None})
-            logits = inputs["logits"]
-            labels = inputs["labels"]
-            image_id = ids[i] if ids is not None else str(int(self.stats["counts"][0]) + i)
+            stats = single.stats
+            totals.append({name: value.copy() for name, value in stats.items()})
+            logits, labels = inputs["logits"], inputs["labels"]
+            classified = stats["counts"][1] > 0
             rows.append(
                 {
-                    "stats": {name: value.copy() for name, value in single.stats.items()},
-                    "image_id": image_id,
+                    "image_id": str(image_ids[i])
+                    if image_ids is not None
+                    else str(int(self.stats["counts"][0]) + i),
                     "label": int(labels[i]) if labels is not None else -1,
                     "predicted": int(logits[i].argmax()) if logits is not None else -1,
+                    "top1": stats["classification"][0] if classified else np.nan,
+                    "top5": stats["classification"][1] if classified else np.nan,
+                    "box": stats["box"][:, 0] > 0,
+                    "has_box": stats["counts"][2] > 0,
+                    "hist": stats["hist"].astype(np.float32),
+                    "has_mask": stats["counts"][4] > 0,
+                    "pixel_fixed": stats["pixel_fixed"].copy(),
                 }
             )
-        for row in rows:  # only now, so that a bad image leaves the statistics untouched
-            for name, value in row["stats"].items():
+        for total in totals:  # only now, so that a bad image leaves the statistics untouched
+            for name, value in total.items():
                 self.stats[name] += value
-            self._images.append(row)
+        self._images.extend(rows)
 
     def per_image(self) -> PerImageStats:
         """The statistics of every image seen so far (requires ``EvaluatorConfig(per_image=True)``)."""
         if not self.config.per_image:
             raise ValueError("per_image: the evaluator was created without EvaluatorConfig(per_image=True)")
         n_iou, n_tau, n_bins = len(self.config.iou_thresholds), len(self._taus), len(self._edges) - 1
-        stats = [row["stats"] for row in self._images]
-
-        def column(pick: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-            return np.array([pick(s) for s in stats], dtype=dtype).reshape(len(stats), *shape)
-
-        classified = column(lambda s: s["counts"][1] > 0, (), bool)
+        shapes = {"box": (2, n_iou, n_tau), "hist": (2, n_bins), "pixel_fixed": (len(PIXEL_METRICS),)}
+        dtypes = {"image_id": str, "label": np.int64, "predicted": np.int64, "box": bool, "has_box": bool}
+        dtypes |= {"has_mask": bool, "hist": np.float32}
+        columns = {}
+        for name in ("image_id", "label", "predicted", "top1", "top5", "box", "has_box", "hist", "has_mask",
+                     "pixel_fixed"):  # fmt: skip
+            values = np.array([row[name] for row in self._images], dtype=dtypes.get(name, np.float64))
+            columns[name] = values.reshape(len(self._images), *shapes.get(name, ()))
         return PerImageStats(
-            image_id=np.array([row["image_id"] for row in self._images], dtype=str),
-            label=np.array([row["label"] for row in self._images], dtype=np.int64),
-            predicted=np.array([row["predicted"] for row in self._images], dtype=np.int64),
-            top1=np.where(classified, column(lambda s: s["classification"][0], (), np.float64), np.nan),
-            top5=np.where(classified, column(lambda s: s["classification"][1], (), np.float64), np.nan),
-            box=column(lambda s: s["box"][:, 0] > 0, (2, n_iou, n_tau), bool),
-            has_box=column(lambda s: s["counts"][2] > 0, (), bool),
-            hist=column(lambda s: s["hist"], (2, n_bins), np.float32),
-            has_mask=column(lambda s: s["counts"][4] > 0, (), bool),
-            pixel_fixed=column(lambda s: s["pixel_fixed"], (5,), np.float64),
+            **columns,
             taus=self._taus.copy(),
             iou_thresholds=np.asarray(self.config.iou_thresholds, dtype=np.int64),
         )

@@ -97,9 +97,11 @@ def headline_indices(metrics: dict[str, Any], oracle: bool = False) -> dict[str,
 
 
 def write_evaluation(out_dir: Path, payload: dict[str, Any], evaluator: WSOLEvaluator) -> None:
-    """``metrics.json``, ``per_image.npz`` and ``per_image.csv`` into ``out_dir``, each atomically."""
-    per_image = evaluator.per_image()
-    per_image.save(out_dir / PER_IMAGE_FILE)
-    per_image.write_csv(out_dir / "per_image.csv", per_image.values_at(headline_indices(payload)))
+    """``metrics.json``, and ``per_image.npz`` / ``per_image.csv`` when the evaluator kept per-image
+    statistics, into ``out_dir``, each atomically."""
+    if evaluator.config.per_image:
+        per_image = evaluator.per_image()
+        per_image.save(out_dir / PER_IMAGE_FILE)
+        per_image.write_csv(out_dir / "per_image.csv", per_image.values_at(headline_indices(payload)))
     text = json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n"
     atomic_write_text(out_dir / METRICS_FILE, text)

@@ -50,6 +50,7 @@ class EvaluationRequest:
     val_split: str | None = "val"
     export: bool = False
     label: str | None = None
+    per_image: bool = True
 
 
 Batch = dict[str, Any]
@@ -133,7 +134,8 @@ def evaluate_run(request: EvaluationRequest) -> tuple[dict[str, Any], Evaluation
             chosen.get("f1_pos", default),
             chosen.get("box_acc@50", default),
         )
-    evaluator = _evaluate(loaded, request, request.split, replace(request.config, per_image=True), exporter)
+    config = replace(request.config, per_image=request.per_image)
+    evaluator = _evaluate(loaded, request, request.split, config, exporter)
     result = evaluator.compute()
     payload: dict[str, Any] = {
         "checkpoint": str(request.checkpoint),
