@@ -19,7 +19,7 @@ COMMAND_MODULES = (
     "wsol.cli.compare",
     "wsol.cli.report",
 )
-DATA_COMMAND_MODULES = ("wsol.cli.data_synth", "wsol.cli.data_import")
+DATA_COMMAND_MODULES = ("wsol.cli.data_synth", "wsol.cli.data_import", "wsol.cli.data_repoint")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
         # Library errors carry the file/argument and what was expected; show them without a traceback.
         print(f"wsol {args.command}: error: {err}", file=sys.stderr)
         return 2

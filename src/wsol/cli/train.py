@@ -25,6 +25,11 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="run folder to continue")
     parser.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="train although an image is in two splits (a warning instead of an error; data.allow_overlap)",
+    )
+    parser.add_argument(
         "--seeds",
         default=None,
         metavar="S1,S2,…",
@@ -78,7 +83,7 @@ def evaluate_trained_run(run_dir: Path, checkpoint: Path) -> Path:
     return request.out_dir
 
 
-def _train_seeds(args: argparse.Namespace) -> int:
+def _train_seeds(args: argparse.Namespace, overrides: list[str]) -> int:
     from wsol.cli.compare import write_comparison
     from wsol.training.run import is_launcher, train_from_cli
 
@@ -88,8 +93,8 @@ def _train_seeds(args: argparse.Namespace) -> int:
     base = _base_name(args)
     run_dirs = []
     for seed in seeds:
-        overrides = [*args.overrides, f"seed={seed}", f"name={base}-seed{seed}"]
-        result = train_from_cli(args.config, overrides, None)
+        per_seed = [*overrides, f"seed={seed}", f"name={base}-seed{seed}"]
+        result = train_from_cli(args.config, per_seed, None)
         if is_launcher():
             evaluation = evaluate_trained_run(result.run_dir, result.checkpoint)
             print(f"[seeds] seed {seed}: {result.run_dir}, evaluation in {evaluation}")
@@ -104,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
     from wsol.training.run import is_launcher, train_from_cli
 
     try:
+        overrides = [*args.overrides, *(["data.allow_overlap=true"] if args.allow_overlap else [])]
         if args.seeds is not None:
-            return _train_seeds(args)
-        result = train_from_cli(args.config, args.overrides, args.resume)
+            return _train_seeds(args, overrides)
+        result = train_from_cli(args.config, overrides, args.resume)
     except NonFiniteLossError as err:
         print(f"wsol train: error: {err}", file=sys.stderr)
         return 3
