@@ -214,5 +214,7 @@ def test_train_seeds_evaluates_each_run_and_compares(tmp_path: Path, capsys: pyt
     for seed in (3, 4):
         evaluation = _metrics(tmp_path / f"s-seed{seed}" / "evaluation")
         assert evaluation["provenance"]["seed"] == seed and "val_tau" in evaluation
+    assert (tmp_path / "s-seed3" / "evaluation" / "predictions" / "predictions_coco.json").is_file()
+    assert not (tmp_path / "s-seed4" / "evaluation" / "predictions").exists()  # the first seed's only
     assert "| cam | 3,4 |" in printed
     assert main(["train", "--seeds", "1,x"]) == 2

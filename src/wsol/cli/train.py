@@ -58,9 +58,9 @@ def _base_name(args: argparse.Namespace) -> str:
     return Path(args.config).stem if args.config is not None else "run"
 
 
-def evaluate_trained_run(run_dir: Path, checkpoint: Path) -> Path:
+def evaluate_trained_run(run_dir: Path, checkpoint: Path, export: bool = False) -> Path:
     """Evaluate ``checkpoint`` on the run's test split, τ chosen on its validation split, into
-    ``run_dir/evaluation``."""
+    ``run_dir/evaluation`` (with ``export``, also the predictions: the maps the report draws)."""
     from omegaconf import OmegaConf
 
     from wsol.evaluation import EvaluatorConfig
@@ -78,6 +78,7 @@ def evaluate_trained_run(run_dir: Path, checkpoint: Path) -> Path:
         out_dir=run_dir / EVALUATION_DIR,
         config=EvaluatorConfig(**config["eval"]),
         val_split=data["val_split"],
+        export=export,
     )
     evaluate_run(request)
     return request.out_dir
@@ -96,7 +97,7 @@ def _train_seeds(args: argparse.Namespace, overrides: list[str]) -> int:
         per_seed = [*overrides, f"seed={seed}", f"name={base}-seed{seed}"]
         result = train_from_cli(args.config, per_seed, None)
         if is_launcher():
-            evaluation = evaluate_trained_run(result.run_dir, result.checkpoint)
+            evaluation = evaluate_trained_run(result.run_dir, result.checkpoint, export=seed == seeds[0])
             print(f"[seeds] seed {seed}: {result.run_dir}, evaluation in {evaluation}")
             run_dirs.append(result.run_dir)
     if run_dirs:
