@@ -3,8 +3,9 @@
 First, with no training, localizes the shipped sample photos with EfficientNet-Lite0's ImageNet classifier
 and classic CAM (``OUT/imagenet/``, as ``wsol localize --imagenet``; skipped with a note when the
 ``pretrained`` extra is not installed). Then generates the synthetic benchmark, trains a CAM-Avg baseline
-and min-max entropy with recursive erasing on the CPU for each seed (``--seeds``, default 0,1,2), evaluates
-every run on the test split with τ chosen on the validation split, and writes a results folder::
+and min-max entropy with recursive erasing (arXiv 1907.12934) on the CPU for each seed (``--seeds``, default
+0,1,2), evaluates every run on the test split with τ chosen on the validation split, and writes a results
+folder::
 
     OUT/metrics.md, OUT/metrics.json       `wsol compare` of the runs: mean ± sd over seeds (validation τ,
                                            oracle τ beside), paired bootstrap intervals, train times

@@ -27,6 +27,7 @@ METADATA_FILES = (
     "localization.txt",
     "masks.txt",
     "parts.txt",  # the synthetic benchmark's object parts (wsol.data.synth)
+    "extra_boxes.txt",  # whole-object and head boxes (wsol.data.mask_boxes, the Oxford-IIIT Pet importer)
 )
 _SHOWN = 5
 

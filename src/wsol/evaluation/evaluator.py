@@ -61,7 +61,7 @@ class EvaluatorConfig:
     pr_recall_step: float = 0.01
     workers: int = 0
     weightmap_score: bool = False
-    """Also average the weight-map paper's early-stopping score S (seed ``002`` Eq. 6) over the maps."""
+    """Also average the weight-map paper's early-stopping score S (arXiv 2111.14131 Eq. 6) over the maps."""
     per_image: bool = False
     """Also keep every image's statistics for :meth:`WSOLEvaluator.per_image` (memory grows with the images;
     one process only: ``sync_distributed`` does not gather them)."""
