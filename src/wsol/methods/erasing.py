@@ -102,6 +102,7 @@ def recursive_erasing(
     loss_weight: float = 1.0,
     history_rule: HistoryRule = "trust",
     shrink_batch: bool = True,
+    localize_erased: Localize | None = None,
 ) -> ErasingResult:
     """Run Alg. 1's inner loop (seed ``000`` §3.4 / App. A.1) on one mini-batch and accumulate M's gradients.
 
@@ -110,7 +111,8 @@ def recursive_erasing(
     ``loss_weight · Σ_i ℓ_i^t / B`` (B = full batch size, so a sample's gradient weight matches the reference
     batch mean whether or not others dropped out). ``shrink_batch=False`` is the reference procedure: every
     step forwards the whole batch (samples with zero history get zero trust but still add their CE). The
-    caller then classifies X ⊙ R⁺* and X ⊙ (1 − R⁺*).
+    caller then classifies X ⊙ R⁺* and X ⊙ (1 − R⁺*). ``localize_erased``, if given, replaces ``localize`` for
+    the erased images (steps t ≥ 1), e.g. to keep them out of BatchNorm's running statistics.
 
     Distributed: the stop decision is or-ed over the processes, and a process with no sample left runs a
     zero-weight pass, so that every process calls ``backward`` the same number of times (DDP all-reduces on
@@ -144,7 +146,8 @@ def recursive_erasing(
             backward(0.0 * localize(erased)[0].sum())
             continue
         active = everyone[history > 0] if shrink_batch else everyone
-        logits, mask_pos = localize(erased[active])
+        forward = localize if step == 0 or localize_erased is None else localize_erased
+        logits, mask_pos = forward(erased[active])
         losses = cross_entropy(logits, labels[active], reduction="none")
         backward(loss_weight * losses.sum() / batch_size)
         active_per_step.append(int(active.numel()))

@@ -16,12 +16,13 @@ Constants and procedure follow ``/work/shared/research/minmax-entropy.md`` (§1 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from wsol.methods.base import Backward, Batch, LossOutput, Prediction, WSOLMethod
 from wsol.methods.erasing import HistoryRule, recursive_erasing
@@ -29,17 +30,26 @@ from wsol.methods.losses import cross_entropy, cross_entropy_to_uniform, negativ
 from wsol.models import build_backbone, build_head
 
 __all__ = [
+    "MaskedBatchNorm",
     "MinMaxEntropy",
     "Normalization",
     "Variant",
     "aggregate_class_maps",
+    "bilinear_matrix",
+    "masked_batchnorm",
     "minmax_normalize",
     "pseudo_binary_mask",
     "region_mask",
+    "upscale_bilinear",
 ]
 
 Normalization = Literal["per_sample", "batch"]
 Variant = Literal["paper", "sem", "eem"]
+MaskedBatchNorm = Literal["update", "frozen", "eval"]
+"""How BatchNorm layers treat forwards of masked or erased images (X⁺, X⁻, X^t for t ≥ 1). ``"update"``: like
+clean ones (the paper's code), so the running statistics, used at inference on clean images, mix all of them.
+``"frozen"``: normalise with the batch's own statistics but leave the running ones untouched. ``"eval"``:
+normalise with the running statistics, as inference does. Clean images always update them."""
 
 
 def aggregate_class_maps(class_maps: Tensor, scores: Tensor) -> Tensor:
@@ -79,6 +89,61 @@ def pseudo_binary_mask(normalized: Tensor, omega: float, sigma: float) -> Tensor
     return torch.sigmoid(omega * (normalized - sigma))
 
 
+def bilinear_matrix(out_size: int, in_size: int, device: torch.device | None = None) -> Tensor:
+    """(out_size, in_size) weights of 1-D linear interpolation with ``align_corners=True``.
+
+    Output position i samples the input at x = i (in − 1)/(out − 1); its row holds 1 − frac at ⌊x⌋ and frac at
+    ⌊x⌋ + 1.
+    """
+    if out_size < 1 or in_size < 1:
+        raise ValueError(f"interpolation sizes must be >= 1, got out={out_size}, in={in_size}")
+    weights = torch.zeros(out_size, in_size, device=device)
+    if in_size == 1:
+        return weights + 1.0
+    positions = torch.linspace(0.0, in_size - 1.0, out_size, device=device)
+    low = positions.floor().clamp(max=in_size - 2)
+    rows = torch.arange(out_size, device=device)
+    weights[rows, low.long()] = 1.0 - (positions - low)
+    weights[rows, low.long() + 1] = positions - low
+    return weights
+
+
+def upscale_bilinear(maps: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear upscaling (``align_corners=True``) of (B, C, h, w) maps as two fixed matrix products.
+
+    Same values as ``F.interpolate(..., mode="bilinear", align_corners=True)``, but its backward is a matrix
+    product too, which is deterministic on GPU. Non-determinism of the interpolation backward was the paper's
+    only reason to detach the upscaled map (seed ``000`` footnote 5).
+    """
+    rows = bilinear_matrix(size[0], maps.shape[-2], maps.device).to(maps.dtype)
+    cols = bilinear_matrix(size[1], maps.shape[-1], maps.device).to(maps.dtype)
+    return torch.einsum("Hh,bchw,Ww->bcHW", rows, maps, cols)
+
+
+@contextmanager
+def masked_batchnorm(module: nn.Module, mode: MaskedBatchNorm) -> Iterator[None]:
+    """BatchNorm behaviour of ``module`` for a forward of masked images (see :data:`MaskedBatchNorm`).
+
+    ``"frozen"`` sets the momentum to 0 (running = 1 · running + 0 · batch) for the duration of the block.
+    """
+    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    if mode == "update" or not layers:
+        yield
+        return
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        if mode == "eval":
+            layer.eval()
+        else:
+            layer.momentum = 0.0
+    try:
+        yield
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.train()
+            layer.momentum = momentum
+
+
 def region_mask(
     class_maps: Tensor,
     scores: Tensor,
@@ -90,11 +155,12 @@ def region_mask(
 ) -> Tensor:
     """The decidable-region mask M⁺ (B, 1, H, W) at input size ``size`` from the localizer's outputs (§3.3).
 
-    Aggregate with the posterior, upscale bilinearly (``align_corners=True`` as the reference), optionally
-    detach the upscaled map (paper footnote 5), min-max normalise, then the pseudo-binary sigmoid.
+    Aggregate with the posterior, upscale bilinearly (``align_corners=True`` as the reference, by
+    :func:`upscale_bilinear`), optionally detach the upscaled map (paper footnote 5), min-max normalise, then
+    the pseudo-binary sigmoid.
     """
     aggregated = aggregate_class_maps(class_maps, scores)
-    upscaled = F.interpolate(aggregated, size=size, mode="bilinear", align_corners=True)
+    upscaled = upscale_bilinear(aggregated, size)
     if detach:
         upscaled = upscaled.detach()
     return pseudo_binary_mask(minmax_normalize(upscaled, normalization), omega, sigma)
@@ -118,7 +184,11 @@ class MinMaxEntropy(WSOLMethod):
     Recursive erasing (depth ``erasing_depth`` = u, slope σ_e, from ``erasing_start_epoch``) is training-only;
     ``erasing_history`` picks the paper's or the reference code's history rule and
     ``erasing_shrink_batch=False`` forwards the whole batch at every step as the reference does (see
-    :mod:`wsol.methods.erasing`).
+    :mod:`wsol.methods.erasing`). ``exclude_untrusted`` leaves the samples whose accumulated mask is 0 (the
+    localizer misclassified them at step 0) out of L⁺/L⁻ instead of classifying a blank X⁺ and the whole image
+    as X⁻; their share is logged as ``untrusted_share``. ``masked_bn`` (:data:`MaskedBatchNorm`) keeps masked
+    and erased images out of BatchNorm's running statistics. The paper's behaviour is
+    ``exclude_untrusted=False, masked_bn="update"``.
     """
 
     def __init__(
@@ -150,6 +220,8 @@ class MinMaxEntropy(WSOLMethod):
         erasing_start_epoch: int = 1,
         erasing_history: HistoryRule = "trust",
         erasing_shrink_batch: bool = True,
+        exclude_untrusted: bool = False,
+        masked_bn: MaskedBatchNorm = "update",
         size_constraint: bool = False,
         init_t: float = 5.0,
         max_t: float = 10.0,
@@ -159,6 +231,7 @@ class MinMaxEntropy(WSOLMethod):
         _check_choice("normalization", normalization, ("per_sample", "batch"))
         _check_choice("variant", variant, ("paper", "sem", "eem"))
         _check_choice("erasing_history", erasing_history, ("trust", "correct"))
+        _check_choice("masked_bn", masked_bn, ("update", "frozen", "eval"))
         if not 0 < classifier_scale <= 1:
             raise ValueError(f"classifier_scale must be in (0, 1], got {classifier_scale}")
         if omega <= 0:
@@ -210,6 +283,8 @@ class MinMaxEntropy(WSOLMethod):
         self.erasing_start_epoch = erasing_start_epoch
         self.erasing_history: HistoryRule = erasing_history
         self.erasing_shrink_batch = erasing_shrink_batch
+        self.exclude_untrusted = exclude_untrusted
+        self.masked_bn: MaskedBatchNorm = masked_bn
         self.size_constraint = size_constraint
         self.init_t = init_t
         self.max_t = max_t
@@ -220,7 +295,7 @@ class MinMaxEntropy(WSOLMethod):
 
     # ----------------------------------------------------------------------------------------------- forward
     def localize(self, images: Tensor, normalization: Normalization | None = None) -> tuple[Tensor, Tensor]:
-        """Localizer M on ``images``: (auxiliary scores s (B, K), mask M⁺ (B, 1, H, W))."""
+        """Localizer M on clean ``images``: (auxiliary scores s (B, K), mask M⁺ (B, 1, H, W))."""
         output = self.localizer_head(self.backbone(images))
         mask = region_mask(
             output.class_maps,
@@ -233,19 +308,27 @@ class MinMaxEntropy(WSOLMethod):
         )
         return output.logits, mask
 
+    def localize_erased(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`localize` on erased images X^t (t ≥ 1), with the ``masked_bn`` BatchNorm behaviour."""
+        with masked_batchnorm(self.backbone, self.masked_bn):
+            return self.localize(images)
+
     def classify(self, images: Tensor) -> Tensor:
-        """Classifier C on (masked) images, bilinearly rescaled by ``classifier_scale`` first (note §3)."""
+        """Classifier C on masked images, bilinearly rescaled by ``classifier_scale`` first (note §3), with
+        the ``masked_bn`` BatchNorm behaviour."""
         if self.classifier_scale != 1:
             images = F.interpolate(
                 images, scale_factor=self.classifier_scale, mode="bilinear", align_corners=False
             )
-        return self.classifier_head(self.backbone(images)).logits
+        with masked_batchnorm(self.backbone, self.masked_bn):
+            return self.classifier_head(self.backbone(images)).logits
 
     def negative_term(self, logits: Tensor) -> Tensor:
-        """The X⁻ regulariser: Eq. 6 (``paper``, nats), SEM (bits) or EEM (bits) of the TMI paper."""
+        """Per-sample X⁻ regulariser (B,): Eq. 6 (``paper``, nats), SEM (bits) or EEM (bits) of the TMI."""
         if self.variant == "eem":
-            return negative_entropy(logits, log_base=2.0)
-        return cross_entropy_to_uniform(logits, log_base=2.0 if self.variant == "sem" else None)
+            return negative_entropy(logits, log_base=2.0, reduction="none")
+        log_base = 2.0 if self.variant == "sem" else None
+        return cross_entropy_to_uniform(logits, log_base=log_base, reduction="none")
 
     # ---------------------------------------------------------------------------------------------- training
     @property
@@ -291,10 +374,15 @@ class MinMaxEntropy(WSOLMethod):
             loss_weight=self.loc_weight,
             history_rule=self.erasing_history,
             shrink_batch=self.erasing_shrink_batch,
+            localize_erased=self.localize_erased,
         )
-        classifier_terms = self._classifier_terms(images, labels, result.accumulated_mask)
-        backward(classifier_terms.total)
+        untrusted = result.accumulated_mask.flatten(start_dim=1).amax(dim=1) == 0
+        included = ~untrusted if self.exclude_untrusted else None
+        classifier_terms = self._classifier_terms(images, labels, result.accumulated_mask, included)
+        if classifier_terms.total.requires_grad:  # False only when every sample was excluded
+            backward(classifier_terms.total)
         terms = dict(classifier_terms.terms)
+        terms["untrusted_share"] = untrusted.float().mean()
         terms["loss_loc"] = result.localizer_loss
         terms["loss"] = classifier_terms.total.detach() + self.loc_weight * result.localizer_loss
         terms["mask_area"] = result.accumulated_mask.mean()
@@ -302,10 +390,18 @@ class MinMaxEntropy(WSOLMethod):
         terms["erasing_forwarded"] = torch.tensor(sum(result.active_per_step) / images.shape[0])
         return terms
 
-    def _classifier_terms(self, images: Tensor, labels: Tensor, mask: Tensor) -> LossOutput:
-        """w_pos·CE(C(X ⊙ M), y) + λ·R(C(X ⊙ (1 − M))) (seed ``000`` Eq. 3, 6)."""
+    def _classifier_terms(
+        self, images: Tensor, labels: Tensor, mask: Tensor, included: Tensor | None = None
+    ) -> LossOutput:
+        """w_pos·CE(C(X ⊙ M), y) + λ·R(C(X ⊙ (1 − M))) (seed ``000`` Eq. 3, 6), averaged over the ``included``
+        samples (all by default; a batch with none included contributes 0)."""
+        if included is not None:
+            images, labels, mask = images[included], labels[included], mask[included]
+        if images.shape[0] == 0:
+            zero = mask.sum() * 0.0
+            return LossOutput(total=zero, terms={"loss_pos": zero.detach(), "loss_neg": zero.detach()})
         loss_pos = cross_entropy(self.classify(images * mask), labels)
-        loss_neg = self.negative_term(self.classify(images * (1.0 - mask)))
+        loss_neg = self.negative_term(self.classify(images * (1.0 - mask))).mean()
         total = self.pos_weight * loss_pos + self.lambda_neg * loss_neg
         return LossOutput(total=total, terms={"loss_pos": loss_pos.detach(), "loss_neg": loss_neg.detach()})
 
