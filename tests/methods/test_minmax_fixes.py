@@ -81,7 +81,8 @@ def _localizer_head_grad(method: MinMaxEntropy, batch: dict[str, Tensor]) -> flo
     [
         ({"detach_mask": True}, False),  # paper footnote 5: only through the shared backbone
         ({"detach_mask": False}, True),  # C's error reaches M through M⁺ (§3.2)
-        ({"detach_mask": False, "erasing_depth": 2, "erasing_start_epoch": 0}, False),  # R* is detached
+        ({"detach_mask": True, "erasing_depth": 2, "erasing_start_epoch": 0}, False),
+        ({"detach_mask": False, "erasing_depth": 2, "erasing_start_epoch": 0}, True),  # via Ψ(0)·M⁺ in R*
     ],
 )
 def test_gradient_path_from_the_classifier_to_the_localizer_head(
@@ -179,3 +180,24 @@ def test_batchnorm_recalibration_is_the_average_over_clean_batches() -> None:
         recalibrate_batchnorm(net, net, [])
     with pytest.raises(ValueError, match="no BatchNorm"):
         recalibrate_batchnorm(nn.Linear(2, 2), lambda x: x, [torch.zeros(1, 2)])
+
+
+def test_differentiable_erasing_keeps_the_values_and_backpropagates_step_zero_with_the_classifier() -> None:
+    batch = _batch()
+    for detach in (True, False):
+        method = _method(detach_mask=detach, erasing_depth=3, erasing_start_epoch=0)
+        calls: list[float] = []
+
+        def backward(loss: Tensor, calls: list[float] = calls) -> None:
+            calls.append(float(loss.detach()))
+            loss.backward()
+
+        terms = method.training_step(batch, backward)
+        steps = int(terms["erasing_steps"])
+        # Detached: one backward per localizer step, then C's. Differentiable: step 0 joins C's backward.
+        assert len(calls) == (steps + 1 if detach else steps)
+        if detach:
+            reference = terms
+        else:  # same seed, same images: identical masks and losses either way
+            for key in ("loss_pos", "loss_neg", "mask_area", "loss"):
+                assert terms[key].item() == pytest.approx(reference[key].item(), rel=1e-5)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.methods.base import Backward, Batch, LossOutput, Prediction, WSOLMethod
-from wsol.methods.erasing import HistoryRule, recursive_erasing
+from wsol.methods.erasing import ErasingResult, HistoryRule, recursive_erasing
 from wsol.methods.losses import cross_entropy, cross_entropy_to_uniform, negative_entropy, size_barrier
 from wsol.models import build_backbone, build_head
 
@@ -375,12 +375,17 @@ class MinMaxEntropy(WSOLMethod):
             history_rule=self.erasing_history,
             shrink_batch=self.erasing_shrink_batch,
             localize_erased=self.localize_erased,
+            keep_first_graph=not self.detach_mask,
         )
+        mask = _through_first_step(result) if not self.detach_mask else result.accumulated_mask
         untrusted = result.accumulated_mask.flatten(start_dim=1).amax(dim=1) == 0
         included = ~untrusted if self.exclude_untrusted else None
-        classifier_terms = self._classifier_terms(images, labels, result.accumulated_mask, included)
-        if classifier_terms.total.requires_grad:  # False only when every sample was excluded
-            backward(classifier_terms.total)
+        classifier_terms = self._classifier_terms(images, labels, mask, included)
+        total = classifier_terms.total
+        if result.first_step_loss is not None:
+            total = total + result.first_step_loss
+        if total.requires_grad:  # False only when every sample was excluded
+            backward(total)
         terms = dict(classifier_terms.terms)
         terms["untrusted_share"] = untrusted.float().mean()
         terms["loss_loc"] = result.localizer_loss
@@ -440,6 +445,15 @@ class MinMaxEntropy(WSOLMethod):
         logits = self.classify(images * mask)
         maps = mask[:, 0]
         return Prediction(logits=logits, maps=maps, masks=maps > 0.5)
+
+
+def _through_first_step(result: ErasingResult) -> Tensor:
+    """R⁺* with the gradient of its step-0 part: the values of R⁺*, and where Ψ(0)·M⁺ is the pixel-wise max,
+    the gradient of Ψ(0)·M⁺ (so that C's error reaches the localizer through M⁺, §3.2)."""
+    assert result.first_step_mask is not None
+    accumulated, first = result.accumulated_mask, result.first_step_mask
+    from_first = first.detach() >= accumulated
+    return accumulated + torch.where(from_first, first - first.detach(), torch.zeros_like(first))
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
