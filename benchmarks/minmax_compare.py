@@ -10,7 +10,7 @@ bootstrap interval. The bootstrap resamples test images (the same draw for both 
 so the comparison is paired); the statistic is the mean over seeds of the difference. F1⁻ per image is the
 Dice of the background at threshold 0.5 of the evaluated map (re-normalised per image when the run's
 ``eval.normalize`` is on, as the evaluator does); PxAP is recomputed from per-image histograms of fg/bg
-pixel scores (256 bins).
+pixel scores (1001 bins, about the evaluator's 0.001 threshold step).
 ``--set`` overrides apply to the method only, ``--all`` to every preset.
 """
 
@@ -31,8 +31,8 @@ from wsol.data.dataset import WSOLDataset, collate
 from wsol.training.inference import eval_transform, load_checkpoint
 from wsol.training.run import resolve_data_root
 
-BINS = 256
-COLUMNS = ("top1_err", "f1_pos", "f1_neg", "pxap", "max_box_acc_v2")
+BINS = 1001
+COLUMNS = ("error", "f1_pos", "f1_neg", "pxap", "max_box_acc_v2")
 
 
 def train(out: Path, preset: str, seed: int, overrides: list[str]) -> Path:
@@ -124,7 +124,7 @@ def main() -> None:
         images[preset] = [per_image(run) for run in runs]
         cells = []
         for key in COLUMNS:
-            values = np.array([float(m["test"][key]) for m in metrics])
+            values = np.array([float(m["test"][f"test/{key}"]) for m in metrics])
             cells.append(f"{values.mean():.1f} ± {values.std(ddof=1) if len(values) > 1 else 0:.1f}")
         epochs = ",".join(str(m.get("selected_epoch", "?")) for m in metrics)
         print(f"| {preset} | {len(runs)} | {epochs} | " + " | ".join(cells) + " |")
