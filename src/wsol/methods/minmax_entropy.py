@@ -1,5 +1,5 @@
-"""Min-max entropy WSOL (Belharbi et al., arXiv 1907.12934, seed ``000``) and its max-min uncertainty
-follow-up (Belharbi et al., IEEE TMI 2022, seed ``003``).
+"""Min-max entropy WSOL (Belharbi et al., arXiv 1907.12934) and its max-min uncertainty
+follow-up (Belharbi et al., IEEE TMI 2022).
 
 A localizer M (backbone + WILDCAT head) predicts class maps and an auxiliary class posterior; the maps give a
 pseudo-binary mask M⁺ that splits the image into a decidable region X⁺ = X ⊙ M⁺ and an undecidable region
@@ -9,8 +9,8 @@ entropy in the TMI's EEM variant); M is also trained with its own cross-entropy 
 mask can be completed by recursive erasing with trust coefficients (§3.4, :mod:`wsol.methods.erasing`); the
 TMI variant adds an absolute size constraint on both regions with the extended log-barrier.
 
-Constants and procedure follow ``/work/shared/research/minmax-entropy.md`` (§1 mask and losses, §2 erasing,
-§3 architecture, §4 TMI changes).
+Constants and procedure follow the authors' public code (sbelharbi/wsol-min-max-entropy-interpretability,
+sbelharbi/deep-wsl-histo-min-max-uncertainty).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ normalise with the running statistics, as inference does. Clean images always up
 
 
 def aggregate_class_maps(class_maps: Tensor, scores: Tensor) -> Tensor:
-    """Class-agnostic map M = Σ_k softmax(s)_k · A_k weighted by the localizer's posterior (seed ``000``
+    """Class-agnostic map M = Σ_k softmax(s)_k · A_k weighted by the localizer's posterior (arXiv 1907.12934
     §3.3).
 
     ``class_maps`` (B, K, h, w), ``scores`` (B, K) -> (B, 1, h, w).
@@ -70,7 +70,7 @@ def aggregate_class_maps(class_maps: Tensor, scores: Tensor) -> Tensor:
 def minmax_normalize(maps: Tensor, mode: Normalization = "per_sample", eps: float = 1e-8) -> Tensor:
     """(M − min)/(max − min) of (B, 1, H, W) maps, per sample (default) or over the whole batch.
 
-    ``"batch"`` reproduces the reference code, whose authors call it a bug (research note §1 step 4); it makes
+    ``"batch"`` reproduces the reference code, whose authors call it a bug (reference ``models.py``); it makes
     a sample's mask depend on the other images in the batch. A constant map normalises to 0.
     """
     if mode == "per_sample":
@@ -85,7 +85,7 @@ def minmax_normalize(maps: Tensor, mode: Normalization = "per_sample", eps: floa
 
 
 def pseudo_binary_mask(normalized: Tensor, omega: float, sigma: float) -> Tensor:
-    """M⁺ = sigmoid(ω (x − σ)): ≈1 where x > σ, ≈0 below (seed ``000`` §3.3, Eq. 11)."""
+    """M⁺ = sigmoid(ω (x − σ)): ≈1 where x > σ, ≈0 below (arXiv 1907.12934 §3.3, Eq. 11)."""
     return torch.sigmoid(omega * (normalized - sigma))
 
 
@@ -113,7 +113,7 @@ def upscale_bilinear(maps: Tensor, size: tuple[int, int]) -> Tensor:
 
     Same values as ``F.interpolate(..., mode="bilinear", align_corners=True)``, but its backward is a matrix
     product too, which is deterministic on GPU. Non-determinism of the interpolation backward was the paper's
-    only reason to detach the upscaled map (seed ``000`` footnote 5).
+    only reason to detach the upscaled map (arXiv 1907.12934 footnote 5).
     """
     rows = bilinear_matrix(size[0], maps.shape[-2], maps.device).to(maps.dtype)
     cols = bilinear_matrix(size[1], maps.shape[-1], maps.device).to(maps.dtype)
@@ -167,7 +167,7 @@ def region_mask(
 
 
 class MinMaxEntropy(WSOLMethod):
-    """Localizer M + classifier C trained with min-max entropy (seed ``000`` §3) or max-min uncertainty
+    """Localizer M + classifier C trained with min-max entropy (arXiv 1907.12934 §3) or max-min uncertainty
     (``003``).
 
     ``variant``: ``"paper"`` = Eq. 6 cross-entropy to uniform on X⁻ with the natural log (arXiv code);
@@ -176,8 +176,8 @@ class MinMaxEntropy(WSOLMethod):
     setup).
 
     ``backbone``/``weights``/``large_feature_map``/``backbone_options`` go to ``wsol.models.build_backbone``
-    (shared by M and C, research note §3); ``kmax``/``kmin``/``alpha``/``modalities``/``dropout`` configure
-    both WILDCAT heads.
+    (shared by M and C, as in the reference code); ``kmax``/``kmin``/``alpha``/``modalities``/``dropout``
+    configure both WILDCAT heads.
 
     Schedules (updated in :meth:`on_train_epoch_end`): σ ← min(sigma + sigma_step · epochs, sigma_max) (TMI:
     0.15 + 0.001/epoch capped at 0.2); log-barrier t ← min(t_growth · t, max_t) (TMI: 5, ×1.01, 10).
@@ -337,7 +337,7 @@ class MinMaxEntropy(WSOLMethod):
         return self.erasing_depth > 0 and self.epoch >= self.erasing_start_epoch
 
     def training_loss(self, batch: Batch) -> LossOutput:
-        """Joint objective without erasing, one backward (seed ``000`` Eq. 9 / TMI objective).
+        """Joint objective without erasing, one backward (arXiv 1907.12934 Eq. 9 / TMI objective).
 
         L = w_loc·CE(s_M, y) + w_pos·CE(C(X⁺), y) + λ·R(C(X⁻)) [+ ψ_t(−s⁺) + ψ_t(−s⁻) with the size
         constraint].
@@ -398,8 +398,8 @@ class MinMaxEntropy(WSOLMethod):
     def _classifier_terms(
         self, images: Tensor, labels: Tensor, mask: Tensor, included: Tensor | None = None
     ) -> LossOutput:
-        """w_pos·CE(C(X ⊙ M), y) + λ·R(C(X ⊙ (1 − M))) (seed ``000`` Eq. 3, 6), averaged over the ``included``
-        samples (all by default; a batch with none included contributes 0)."""
+        """w_pos·CE(C(X ⊙ M), y) + λ·R(C(X ⊙ (1 − M))) (arXiv 1907.12934 Eq. 3, 6), averaged over the
+        ``included`` samples (all by default; a batch with none included contributes 0)."""
         if included is not None:
             images, labels, mask = images[included], labels[included], mask[included]
         if images.shape[0] == 0:
@@ -436,7 +436,7 @@ class MinMaxEntropy(WSOLMethod):
 
     # ---------------------------------------------------------------------------------------------- predict
     def predict(self, images: Tensor, classes: Tensor | None = None) -> Prediction:
-        """Class from C(X⁺), map M⁺ (B, H, W) and mask M⁺ > 0.5 (seed ``000`` §4; no erasing at inference).
+        """Class from C(X⁺), map M⁺ (B, H, W), mask M⁺ > 0.5 (arXiv 1907.12934 §4; no erasing at inference).
 
         M⁺ is class-agnostic (posterior-weighted aggregation, §3.3), so ``classes`` does not change the map.
         The map is always normalised per sample here (the reference evaluates with batch size 1).
