@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 from torch import Tensor
 
 from wsol.methods import build_method
-from wsol.methods.losses import cross_entropy, cross_entropy_to_uniform, negative_entropy, size_barrier
+from wsol.methods.losses import size_barrier
 from wsol.methods.minmax_entropy import MinMaxEntropy
 
 NUM_CLASSES = 3
@@ -31,19 +32,41 @@ def _batch(size: int = 4, side: int = 32) -> dict[str, Tensor]:
     }
 
 
+def _hand_mask(method: MinMaxEntropy, images: Tensor) -> tuple[Tensor, Tensor]:
+    """Localizer scores and M⁺ from the raw network, the paper's steps written out here (§3.3, Eq. 11)."""
+    output = method.localizer_head(method.backbone(images))
+    weights = output.logits.softmax(dim=1)
+    aggregated = (weights[:, :, None, None] * output.class_maps).sum(dim=1, keepdim=True)
+    upscaled = torch.nn.functional.interpolate(
+        aggregated, size=images.shape[-2:], mode="bilinear", align_corners=True
+    )
+    low = upscaled.amin(dim=(1, 2, 3), keepdim=True)
+    high = upscaled.amax(dim=(1, 2, 3), keepdim=True)
+    return output.logits, 1.0 / (1.0 + torch.exp(-8.0 * ((upscaled - low) / (high - low) - 0.5)))
+
+
 def _expected_total(method: MinMaxEntropy, batch: dict[str, Tensor], neg: Any, neg_weight: float) -> Tensor:
+    """Eq. 9 from tensors computed in the test: log-softmax by hand, no helper of the module."""
     images, labels = batch["image"], batch["label"]
-    scores, mask = method.localize(images)
-    pos = cross_entropy(method.classify(images * mask), labels)
-    return cross_entropy(scores, labels) + pos + neg_weight * neg(method.classify(images * (1 - mask)))
+    rows = torch.arange(labels.shape[0])
+    scores, mask = _hand_mask(method, images)
+
+    def log_probs(x: Tensor) -> Tensor:  # C sees X± resized by the default classifier_scale 0.5
+        half = torch.nn.functional.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)
+        logits = method.classifier_head(method.backbone(half)).logits
+        return logits - logits.exp().sum(dim=1, keepdim=True).log()
+
+    loc = -(scores - scores.exp().sum(dim=1, keepdim=True).log())[rows, labels].mean()
+    pos = -log_probs(images * mask)[rows, labels].mean()
+    return loc + pos + neg_weight * neg(log_probs(images * (1 - mask))).mean()
 
 
 @pytest.mark.parametrize(
     ("variant", "neg"),
     [
-        ("paper", lambda logits: cross_entropy_to_uniform(logits)),
-        ("sem", lambda logits: cross_entropy_to_uniform(logits, log_base=2.0)),
-        ("eem", lambda logits: negative_entropy(logits, log_base=2.0)),
+        ("paper", lambda log_p: -log_p.mean(dim=1)),
+        ("sem", lambda log_p: -log_p.mean(dim=1) / math.log(2.0)),
+        ("eem", lambda log_p: (log_p.exp() * log_p).sum(dim=1) / math.log(2.0)),
     ],
 )
 def test_training_loss_composes_the_paper_terms(variant: str, neg: Any) -> None:

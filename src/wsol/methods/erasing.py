@@ -1,9 +1,9 @@
-"""Recursive erasing with trust coefficients (Belharbi et al., arXiv 1907.12934, seed ``000`` §3.4, Alg. 1).
+"""Recursive erasing with trust coefficients (Belharbi et al., arXiv 1907.12934 §3.4, Alg. 1).
 
 Training-time only. At each step t the localizer M sees the image erased so far, X^t; its classification loss
 is back-propagated at once (gradients accumulate at M, so the graph of one step is freed before the next and
 peak memory does not grow with the depth u), and its mask M⁺ is merged into the accumulated mask R⁺* weighted
-by the sample's trust Ψ(t, i) (Eq. 12–14, as reconstructed in ``/work/shared/research/minmax-entropy.md`` §2):
+by the sample's trust Ψ(t, i) (Eq. 12–14, as in the authors' public code):
 
     Ψ(t, i) = exp(−t/σ_e) · 1[ŷ_i^t = y_i] · 1[ℓ_i^t ≤ ℓ_i^0] · p̂ˢ(ŷ_i^t | X_i^t) · h_i^{t−1}
     R⁺*_i  ← max(R⁺*_i, Ψ(t, i) · M⁺_i^t)            (pixel-wise)
@@ -47,7 +47,7 @@ def trust_coefficients(
     slope: float = 10.0,
     history_rule: HistoryRule = "trust",
 ) -> tuple[Tensor, Tensor]:
-    """Trust Ψ(t, i) of each sample's current mask and the updated history h^t (seed ``000`` Eq. 13–14).
+    """Trust Ψ(t, i) of each sample's current mask and the updated history h^t (arXiv 1907.12934 Eq. 13–14).
 
     ``logits`` are the localizer scores on X^t (b, K), ``losses`` its per-sample cross-entropy ℓ^t (b,),
     ``first_losses`` ℓ^0 on the unerased images, ``history`` h^{t−1} in {0, 1} (b,). Returns ``(trust,
@@ -80,7 +80,7 @@ def _on_any_process(flag: bool, device: torch.device) -> bool:
 
 @dataclass
 class ErasingResult:
-    """Outcome of one recursion on a mini-batch (all tensors detached)."""
+    """Outcome of one recursion on a mini-batch (tensors detached except the two ``first_step_*``)."""
 
     accumulated_mask: Tensor
     """R⁺* (B, 1, H, W) in [0, 1]."""
@@ -90,6 +90,10 @@ class ErasingResult:
     """Localizer scores on the unerased images (B, K)."""
     active_per_step: list[int] = field(default_factory=list)
     """How many samples each step forwarded (its length is the number of steps run)."""
+    first_step_loss: Tensor | None = None
+    """With ``keep_first_graph``: step 0's weighted localizer loss, not yet back-propagated (with grad)."""
+    first_step_mask: Tensor | None = None
+    """With ``keep_first_graph``: Ψ(0, i) · M⁺_i on the unerased images (B, 1, H, W), with grad."""
 
 
 def recursive_erasing(
@@ -102,15 +106,21 @@ def recursive_erasing(
     loss_weight: float = 1.0,
     history_rule: HistoryRule = "trust",
     shrink_batch: bool = True,
+    localize_erased: Localize | None = None,
+    keep_first_graph: bool = False,
 ) -> ErasingResult:
-    """Run Alg. 1's inner loop (seed ``000`` §3.4 / App. A.1) on one mini-batch and accumulate M's gradients.
+    """Run Alg. 1's inner loop (arXiv 1907.12934 §3.4 / App. A.1) on one mini-batch; accumulate M's gradients.
 
     At most ``depth`` (u) localizer passes: the first on ``images``, the next ones on the erased images; the
     loop stops early when no sample has a non-zero history. Each pass calls ``backward`` once on
     ``loss_weight · Σ_i ℓ_i^t / B`` (B = full batch size, so a sample's gradient weight matches the reference
     batch mean whether or not others dropped out). ``shrink_batch=False`` is the reference procedure: every
     step forwards the whole batch (samples with zero history get zero trust but still add their CE). The
-    caller then classifies X ⊙ R⁺* and X ⊙ (1 − R⁺*).
+    caller then classifies X ⊙ R⁺* and X ⊙ (1 − R⁺*). ``localize_erased``, if given, replaces ``localize`` for
+    the erased images (steps t ≥ 1), e.g. to keep them out of BatchNorm's running statistics.
+    ``keep_first_graph`` skips step 0's ``backward`` and returns its loss and trust-weighted mask with their
+    graph, so that the caller can back-propagate the classifier's error through M⁺ (two graphs alive at most,
+    still independent of u).
 
     Distributed: the stop decision is or-ed over the processes, and a process with no sample left runs a
     zero-weight pass, so that every process calls ``backward`` the same number of times (DDP all-reduces on
@@ -134,6 +144,7 @@ def recursive_erasing(
     first_logits: Tensor | None = None
     step_losses: list[Tensor] = []
     active_per_step: list[int] = []
+    first_step_loss = first_step_mask = first_step_trust = None
     for step in range(depth):
         local = bool((history > 0).any())
         if not _on_any_process(local, images.device):
@@ -144,9 +155,14 @@ def recursive_erasing(
             backward(0.0 * localize(erased)[0].sum())
             continue
         active = everyone[history > 0] if shrink_batch else everyone
-        logits, mask_pos = localize(erased[active])
+        forward = localize if step == 0 or localize_erased is None else localize_erased
+        logits, mask_pos = forward(erased[active])
         losses = cross_entropy(logits, labels[active], reduction="none")
-        backward(loss_weight * losses.sum() / batch_size)
+        step_loss = loss_weight * losses.sum() / batch_size
+        if step == 0 and keep_first_graph:
+            first_step_loss, first_step_mask = step_loss, mask_pos
+        else:
+            backward(step_loss)
         active_per_step.append(int(active.numel()))
         with torch.no_grad():
             losses = losses.detach()
@@ -168,13 +184,19 @@ def recursive_erasing(
             )
             merged = torch.maximum(accumulated[active], trust.view(-1, 1, 1, 1).to(mask_pos.dtype) * mask_pos)
             accumulated[active] = merged
+            if step == 0 and keep_first_graph:
+                first_step_trust = trust.view(-1, 1, 1, 1).to(mask_pos.dtype)
             trusted = trust > 0
             erased[active[trusted]] = erased[active[trusted]] * (1.0 - merged[trusted])
             history[active] = new_history
     assert accumulated is not None and first_logits is not None  # the first step always runs
-    return ErasingResult(
+    result = ErasingResult(
         accumulated_mask=accumulated,
         localizer_loss=torch.stack(step_losses).mean(),
         first_logits=first_logits,
         active_per_step=active_per_step,
     )
+    if first_step_trust is not None and first_step_mask is not None:
+        result.first_step_loss = first_step_loss
+        result.first_step_mask = first_step_trust * first_step_mask
+    return result

@@ -1,8 +1,8 @@
 """Loss terms shared by the training-time methods, as small pure functions on tensors.
 
 Entropy terms follow Belharbi et al., "Min-max entropy for weakly supervised pointwise localization"
-(arXiv 1907.12934, seed ``000`` §3.2, Eq. 3–6) and the max-min uncertainty follow-up (TMI 2022, seed ``003``;
-``/work/shared/research/minmax-entropy.md`` §4). The extended log-barrier is Kervadec et al.'s (TMI 2022 §4
+(arXiv 1907.12934 §3.2, Eq. 3–6) and the max-min uncertainty follow-up (TMI 2022;
+sbelharbi/deep-wsl-histo-min-max-uncertainty). The extended log-barrier is Kervadec et al.'s (TMI 2022 §4
 size constraint, "ASC").
 
 Logarithm base: the arXiv paper's code uses the natural log, the TMI code log base 2. Every entropy helper
@@ -42,7 +42,7 @@ def _log_scale(log_base: float | None) -> float:
 
 
 def cross_entropy(logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
-    """Cross-entropy H(y, p̂) with the image label (seed ``000`` Eq. 3 on X⁺, Eq. 8 at the localizer).
+    """Cross-entropy H(y, p̂) with the image label (arXiv 1907.12934 Eq. 3 on X⁺, Eq. 8 at the localizer).
 
     ``reduction`` is ``"mean"`` (batch mean), ``"sum"`` or ``"none"`` (per sample, shape (B,)).
     """
@@ -55,10 +55,10 @@ def cross_entropy(logits: Tensor, labels: Tensor, reduction: str = "mean") -> Te
 def cross_entropy_to_uniform(
     logits: Tensor, log_base: float | None = None, reduction: str = "mean"
 ) -> Tensor:
-    """Cross-entropy between the uniform distribution q and p̂: −(1/K) Σ_k log p̂_k (seed ``000`` Eq. 5–6).
+    """Cross-entropy between the uniform distribution q and p̂: −(1/K) Σ_k log p̂_k (arXiv 1907.12934 Eq. 5–6).
 
     The entropy-maximisation surrogate on X⁻; its minimum, log K, is reached when p̂ is uniform. The TMI paper
-    calls it SEM ("supervised entropy maximisation", seed ``003``).
+    calls it SEM ("supervised entropy maximisation", TMI 2022).
     """
     _check_logits(logits)
     per_sample = -F.log_softmax(logits, dim=1).mean(dim=1) * _log_scale(log_base)
@@ -66,7 +66,7 @@ def cross_entropy_to_uniform(
 
 
 def entropy(logits: Tensor, log_base: float | None = None, reduction: str = "mean") -> Tensor:
-    """Shannon entropy H(p̂) = −Σ_k p̂_k log p̂_k of the softmax of ``logits`` (seed ``000`` Eq. 2/4)."""
+    """Shannon entropy H(p̂) = −Σ_k p̂_k log p̂_k of the softmax of ``logits`` (arXiv 1907.12934 Eq. 2/4)."""
     _check_logits(logits)
     log_p = F.log_softmax(logits, dim=1)
     per_sample = -(log_p.exp() * log_p).sum(dim=1) * _log_scale(log_base)
@@ -74,12 +74,12 @@ def entropy(logits: Tensor, log_base: float | None = None, reduction: str = "mea
 
 
 def negative_entropy(logits: Tensor, log_base: float | None = None, reduction: str = "mean") -> Tensor:
-    """−H(p̂), to minimise: the TMI paper's EEM regulariser ("explicit entropy maximisation", seed ``003``)."""
+    """−H(p̂), to minimise: the TMI paper's EEM regulariser ("explicit entropy maximisation", TMI 2022)."""
     return -entropy(logits, log_base=log_base, reduction=reduction)
 
 
 def extended_log_barrier(z: Tensor, t: float) -> Tensor:
-    """Kervadec et al.'s extended log-barrier ψ_t(z) for the constraint z ≤ 0 (TMI ASC, research note §4).
+    """Kervadec et al.'s extended log-barrier ψ_t(z) for the constraint z ≤ 0 (TMI ASC).
 
     ψ_t(z) = −(1/t) log(−z) if z ≤ −1/t², else t·z − (1/t) log(1/t²) + 1/t. Both pieces meet with equal value
     and slope at z = −1/t², so the function is C¹ and finite for violated constraints (z > 0), unlike the
@@ -100,8 +100,8 @@ def size_barrier(mask: Tensor, t: float) -> Tensor:
     """Absolute size constraint on both regions, −(1/t)[log s⁺ + log s⁻] with the extended log-barrier.
 
     ``mask`` is M⁺ (B, H, W) or (B, 1, H, W) in [0, 1]; s⁺ = Σ_z M⁺(z) and s⁻ = Σ_z (1 − M⁺(z)) are
-    unnormalised pixel sums per sample. Each is pushed to be > 0 through ψ_t(−s) (TMI, seed ``003``; research
-    note §4), summed over the two regions and averaged over the batch.
+    unnormalised pixel sums per sample. Each is pushed to be > 0 through ψ_t(−s) (TMI 2022), summed over the
+    two regions and averaged over the batch.
     """
     if mask.ndim not in (3, 4):
         raise ValueError(f"mask must have shape (B, H, W) or (B, 1, H, W), got {tuple(mask.shape)}")

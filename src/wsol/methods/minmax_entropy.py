@@ -1,5 +1,5 @@
-"""Min-max entropy WSOL (Belharbi et al., arXiv 1907.12934, seed ``000``) and its max-min uncertainty
-follow-up (Belharbi et al., IEEE TMI 2022, seed ``003``).
+"""Min-max entropy WSOL (Belharbi et al., arXiv 1907.12934) and its max-min uncertainty
+follow-up (Belharbi et al., IEEE TMI 2022).
 
 A localizer M (backbone + WILDCAT head) predicts class maps and an auxiliary class posterior; the maps give a
 pseudo-binary mask M⁺ that splits the image into a decidable region X⁺ = X ⊙ M⁺ and an undecidable region
@@ -9,41 +9,51 @@ entropy in the TMI's EEM variant); M is also trained with its own cross-entropy 
 mask can be completed by recursive erasing with trust coefficients (§3.4, :mod:`wsol.methods.erasing`); the
 TMI variant adds an absolute size constraint on both regions with the extended log-barrier.
 
-Constants and procedure follow ``/work/shared/research/minmax-entropy.md`` (§1 mask and losses, §2 erasing,
-§3 architecture, §4 TMI changes).
+Constants and procedure follow the authors' public code (sbelharbi/wsol-min-max-entropy-interpretability,
+sbelharbi/deep-wsl-histo-min-max-uncertainty).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from wsol.methods.base import Backward, Batch, LossOutput, Prediction, WSOLMethod
-from wsol.methods.erasing import HistoryRule, recursive_erasing
+from wsol.methods.erasing import ErasingResult, HistoryRule, recursive_erasing
 from wsol.methods.losses import cross_entropy, cross_entropy_to_uniform, negative_entropy, size_barrier
 from wsol.models import build_backbone, build_head
 
 __all__ = [
+    "MaskedBatchNorm",
     "MinMaxEntropy",
     "Normalization",
     "Variant",
     "aggregate_class_maps",
+    "bilinear_matrix",
+    "masked_batchnorm",
     "minmax_normalize",
     "pseudo_binary_mask",
     "region_mask",
+    "upscale_bilinear",
 ]
 
 Normalization = Literal["per_sample", "batch"]
 Variant = Literal["paper", "sem", "eem"]
+MaskedBatchNorm = Literal["update", "frozen", "eval"]
+"""How BatchNorm layers treat forwards of masked or erased images (X⁺, X⁻, X^t for t ≥ 1). ``"update"``: like
+clean ones (the paper's code), so the running statistics, used at inference on clean images, mix all of them.
+``"frozen"``: normalise with the batch's own statistics but leave the running ones untouched. ``"eval"``:
+normalise with the running statistics, as inference does. Clean images always update them."""
 
 
 def aggregate_class_maps(class_maps: Tensor, scores: Tensor) -> Tensor:
-    """Class-agnostic map M = Σ_k softmax(s)_k · A_k weighted by the localizer's posterior (seed ``000``
+    """Class-agnostic map M = Σ_k softmax(s)_k · A_k weighted by the localizer's posterior (arXiv 1907.12934
     §3.3).
 
     ``class_maps`` (B, K, h, w), ``scores`` (B, K) -> (B, 1, h, w).
@@ -60,7 +70,7 @@ def aggregate_class_maps(class_maps: Tensor, scores: Tensor) -> Tensor:
 def minmax_normalize(maps: Tensor, mode: Normalization = "per_sample", eps: float = 1e-8) -> Tensor:
     """(M − min)/(max − min) of (B, 1, H, W) maps, per sample (default) or over the whole batch.
 
-    ``"batch"`` reproduces the reference code, whose authors call it a bug (research note §1 step 4); it makes
+    ``"batch"`` reproduces the reference code, whose authors call it a bug (reference ``models.py``); it makes
     a sample's mask depend on the other images in the batch. A constant map normalises to 0.
     """
     if mode == "per_sample":
@@ -75,8 +85,63 @@ def minmax_normalize(maps: Tensor, mode: Normalization = "per_sample", eps: floa
 
 
 def pseudo_binary_mask(normalized: Tensor, omega: float, sigma: float) -> Tensor:
-    """M⁺ = sigmoid(ω (x − σ)): ≈1 where x > σ, ≈0 below (seed ``000`` §3.3, Eq. 11)."""
+    """M⁺ = sigmoid(ω (x − σ)): ≈1 where x > σ, ≈0 below (arXiv 1907.12934 §3.3, Eq. 11)."""
     return torch.sigmoid(omega * (normalized - sigma))
+
+
+def bilinear_matrix(out_size: int, in_size: int, device: torch.device | None = None) -> Tensor:
+    """(out_size, in_size) weights of 1-D linear interpolation with ``align_corners=True``.
+
+    Output position i samples the input at x = i (in − 1)/(out − 1); its row holds 1 − frac at ⌊x⌋ and frac at
+    ⌊x⌋ + 1.
+    """
+    if out_size < 1 or in_size < 1:
+        raise ValueError(f"interpolation sizes must be >= 1, got out={out_size}, in={in_size}")
+    weights = torch.zeros(out_size, in_size, device=device)
+    if in_size == 1:
+        return weights + 1.0
+    positions = torch.linspace(0.0, in_size - 1.0, out_size, device=device)
+    low = positions.floor().clamp(max=in_size - 2)
+    rows = torch.arange(out_size, device=device)
+    weights[rows, low.long()] = 1.0 - (positions - low)
+    weights[rows, low.long() + 1] = positions - low
+    return weights
+
+
+def upscale_bilinear(maps: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear upscaling (``align_corners=True``) of (B, C, h, w) maps as two fixed matrix products.
+
+    Same values as ``F.interpolate(..., mode="bilinear", align_corners=True)``, but its backward is a matrix
+    product too, which is deterministic on GPU. Non-determinism of the interpolation backward was the paper's
+    only reason to detach the upscaled map (arXiv 1907.12934 footnote 5).
+    """
+    rows = bilinear_matrix(size[0], maps.shape[-2], maps.device).to(maps.dtype)
+    cols = bilinear_matrix(size[1], maps.shape[-1], maps.device).to(maps.dtype)
+    return torch.einsum("Hh,bchw,Ww->bcHW", rows, maps, cols)
+
+
+@contextmanager
+def masked_batchnorm(module: nn.Module, mode: MaskedBatchNorm) -> Iterator[None]:
+    """BatchNorm behaviour of ``module`` for a forward of masked images (see :data:`MaskedBatchNorm`).
+
+    ``"frozen"`` sets the momentum to 0 (running = 1 · running + 0 · batch) for the duration of the block.
+    """
+    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    if mode == "update" or not layers:
+        yield
+        return
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        if mode == "eval":
+            layer.eval()
+        else:
+            layer.momentum = 0.0
+    try:
+        yield
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.train()
+            layer.momentum = momentum
 
 
 def region_mask(
@@ -90,18 +155,19 @@ def region_mask(
 ) -> Tensor:
     """The decidable-region mask M⁺ (B, 1, H, W) at input size ``size`` from the localizer's outputs (§3.3).
 
-    Aggregate with the posterior, upscale bilinearly (``align_corners=True`` as the reference), optionally
-    detach the upscaled map (paper footnote 5), min-max normalise, then the pseudo-binary sigmoid.
+    Aggregate with the posterior, upscale bilinearly (``align_corners=True`` as the reference, by
+    :func:`upscale_bilinear`), optionally detach the upscaled map (paper footnote 5), min-max normalise, then
+    the pseudo-binary sigmoid.
     """
     aggregated = aggregate_class_maps(class_maps, scores)
-    upscaled = F.interpolate(aggregated, size=size, mode="bilinear", align_corners=True)
+    upscaled = upscale_bilinear(aggregated, size)
     if detach:
         upscaled = upscaled.detach()
     return pseudo_binary_mask(minmax_normalize(upscaled, normalization), omega, sigma)
 
 
 class MinMaxEntropy(WSOLMethod):
-    """Localizer M + classifier C trained with min-max entropy (seed ``000`` §3) or max-min uncertainty
+    """Localizer M + classifier C trained with min-max entropy (arXiv 1907.12934 §3) or max-min uncertainty
     (``003``).
 
     ``variant``: ``"paper"`` = Eq. 6 cross-entropy to uniform on X⁻ with the natural log (arXiv code);
@@ -110,15 +176,19 @@ class MinMaxEntropy(WSOLMethod):
     setup).
 
     ``backbone``/``weights``/``large_feature_map``/``backbone_options`` go to ``wsol.models.build_backbone``
-    (shared by M and C, research note §3); ``kmax``/``kmin``/``alpha``/``modalities``/``dropout`` configure
-    both WILDCAT heads.
+    (shared by M and C, as in the reference code); ``kmax``/``kmin``/``alpha``/``modalities``/``dropout``
+    configure both WILDCAT heads.
 
     Schedules (updated in :meth:`on_train_epoch_end`): σ ← min(sigma + sigma_step · epochs, sigma_max) (TMI:
     0.15 + 0.001/epoch capped at 0.2); log-barrier t ← min(t_growth · t, max_t) (TMI: 5, ×1.01, 10).
     Recursive erasing (depth ``erasing_depth`` = u, slope σ_e, from ``erasing_start_epoch``) is training-only;
     ``erasing_history`` picks the paper's or the reference code's history rule and
     ``erasing_shrink_batch=False`` forwards the whole batch at every step as the reference does (see
-    :mod:`wsol.methods.erasing`).
+    :mod:`wsol.methods.erasing`). ``exclude_untrusted`` leaves the samples whose accumulated mask is 0 (the
+    localizer misclassified them at step 0) out of L⁺/L⁻ instead of classifying a blank X⁺ and the whole image
+    as X⁻; their share is logged as ``untrusted_share``. ``masked_bn`` (:data:`MaskedBatchNorm`) keeps masked
+    and erased images out of BatchNorm's running statistics. The paper's behaviour is
+    ``exclude_untrusted=False, masked_bn="update"``.
     """
 
     def __init__(
@@ -150,6 +220,8 @@ class MinMaxEntropy(WSOLMethod):
         erasing_start_epoch: int = 1,
         erasing_history: HistoryRule = "trust",
         erasing_shrink_batch: bool = True,
+        exclude_untrusted: bool = False,
+        masked_bn: MaskedBatchNorm = "update",
         size_constraint: bool = False,
         init_t: float = 5.0,
         max_t: float = 10.0,
@@ -159,6 +231,7 @@ class MinMaxEntropy(WSOLMethod):
         _check_choice("normalization", normalization, ("per_sample", "batch"))
         _check_choice("variant", variant, ("paper", "sem", "eem"))
         _check_choice("erasing_history", erasing_history, ("trust", "correct"))
+        _check_choice("masked_bn", masked_bn, ("update", "frozen", "eval"))
         if not 0 < classifier_scale <= 1:
             raise ValueError(f"classifier_scale must be in (0, 1], got {classifier_scale}")
         if omega <= 0:
@@ -210,6 +283,8 @@ class MinMaxEntropy(WSOLMethod):
         self.erasing_start_epoch = erasing_start_epoch
         self.erasing_history: HistoryRule = erasing_history
         self.erasing_shrink_batch = erasing_shrink_batch
+        self.exclude_untrusted = exclude_untrusted
+        self.masked_bn: MaskedBatchNorm = masked_bn
         self.size_constraint = size_constraint
         self.init_t = init_t
         self.max_t = max_t
@@ -220,7 +295,7 @@ class MinMaxEntropy(WSOLMethod):
 
     # ----------------------------------------------------------------------------------------------- forward
     def localize(self, images: Tensor, normalization: Normalization | None = None) -> tuple[Tensor, Tensor]:
-        """Localizer M on ``images``: (auxiliary scores s (B, K), mask M⁺ (B, 1, H, W))."""
+        """Localizer M on clean ``images``: (auxiliary scores s (B, K), mask M⁺ (B, 1, H, W))."""
         output = self.localizer_head(self.backbone(images))
         mask = region_mask(
             output.class_maps,
@@ -233,19 +308,27 @@ class MinMaxEntropy(WSOLMethod):
         )
         return output.logits, mask
 
+    def localize_erased(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`localize` on erased images X^t (t ≥ 1), with the ``masked_bn`` BatchNorm behaviour."""
+        with masked_batchnorm(self.backbone, self.masked_bn):
+            return self.localize(images)
+
     def classify(self, images: Tensor) -> Tensor:
-        """Classifier C on (masked) images, bilinearly rescaled by ``classifier_scale`` first (note §3)."""
+        """Classifier C on masked images, bilinearly rescaled by ``classifier_scale`` first (note §3), with
+        the ``masked_bn`` BatchNorm behaviour."""
         if self.classifier_scale != 1:
             images = F.interpolate(
                 images, scale_factor=self.classifier_scale, mode="bilinear", align_corners=False
             )
-        return self.classifier_head(self.backbone(images)).logits
+        with masked_batchnorm(self.backbone, self.masked_bn):
+            return self.classifier_head(self.backbone(images)).logits
 
     def negative_term(self, logits: Tensor) -> Tensor:
-        """The X⁻ regulariser: Eq. 6 (``paper``, nats), SEM (bits) or EEM (bits) of the TMI paper."""
+        """Per-sample X⁻ regulariser (B,): Eq. 6 (``paper``, nats), SEM (bits) or EEM (bits) of the TMI."""
         if self.variant == "eem":
-            return negative_entropy(logits, log_base=2.0)
-        return cross_entropy_to_uniform(logits, log_base=2.0 if self.variant == "sem" else None)
+            return negative_entropy(logits, log_base=2.0, reduction="none")
+        log_base = 2.0 if self.variant == "sem" else None
+        return cross_entropy_to_uniform(logits, log_base=log_base, reduction="none")
 
     # ---------------------------------------------------------------------------------------------- training
     @property
@@ -254,7 +337,7 @@ class MinMaxEntropy(WSOLMethod):
         return self.erasing_depth > 0 and self.epoch >= self.erasing_start_epoch
 
     def training_loss(self, batch: Batch) -> LossOutput:
-        """Joint objective without erasing, one backward (seed ``000`` Eq. 9 / TMI objective).
+        """Joint objective without erasing, one backward (arXiv 1907.12934 Eq. 9 / TMI objective).
 
         L = w_loc·CE(s_M, y) + w_pos·CE(C(X⁺), y) + λ·R(C(X⁻)) [+ ψ_t(−s⁺) + ψ_t(−s⁻) with the size
         constraint].
@@ -291,10 +374,20 @@ class MinMaxEntropy(WSOLMethod):
             loss_weight=self.loc_weight,
             history_rule=self.erasing_history,
             shrink_batch=self.erasing_shrink_batch,
+            localize_erased=self.localize_erased,
+            keep_first_graph=not self.detach_mask,
         )
-        classifier_terms = self._classifier_terms(images, labels, result.accumulated_mask)
-        backward(classifier_terms.total)
+        mask = _through_first_step(result) if not self.detach_mask else result.accumulated_mask
+        untrusted = result.accumulated_mask.flatten(start_dim=1).amax(dim=1) == 0
+        included = ~untrusted if self.exclude_untrusted else None
+        classifier_terms = self._classifier_terms(images, labels, mask, included)
+        total = classifier_terms.total
+        if result.first_step_loss is not None:
+            total = total + result.first_step_loss
+        if total.requires_grad:  # False only when every sample was excluded
+            backward(total)
         terms = dict(classifier_terms.terms)
+        terms["untrusted_share"] = untrusted.float().mean()
         terms["loss_loc"] = result.localizer_loss
         terms["loss"] = classifier_terms.total.detach() + self.loc_weight * result.localizer_loss
         terms["mask_area"] = result.accumulated_mask.mean()
@@ -302,10 +395,18 @@ class MinMaxEntropy(WSOLMethod):
         terms["erasing_forwarded"] = torch.tensor(sum(result.active_per_step) / images.shape[0])
         return terms
 
-    def _classifier_terms(self, images: Tensor, labels: Tensor, mask: Tensor) -> LossOutput:
-        """w_pos·CE(C(X ⊙ M), y) + λ·R(C(X ⊙ (1 − M))) (seed ``000`` Eq. 3, 6)."""
+    def _classifier_terms(
+        self, images: Tensor, labels: Tensor, mask: Tensor, included: Tensor | None = None
+    ) -> LossOutput:
+        """w_pos·CE(C(X ⊙ M), y) + λ·R(C(X ⊙ (1 − M))) (arXiv 1907.12934 Eq. 3, 6), averaged over the
+        ``included`` samples (all by default; a batch with none included contributes 0)."""
+        if included is not None:
+            images, labels, mask = images[included], labels[included], mask[included]
+        if images.shape[0] == 0:
+            zero = mask.sum() * 0.0
+            return LossOutput(total=zero, terms={"loss_pos": zero.detach(), "loss_neg": zero.detach()})
         loss_pos = cross_entropy(self.classify(images * mask), labels)
-        loss_neg = self.negative_term(self.classify(images * (1.0 - mask)))
+        loss_neg = self.negative_term(self.classify(images * (1.0 - mask))).mean()
         total = self.pos_weight * loss_pos + self.lambda_neg * loss_neg
         return LossOutput(total=total, terms={"loss_pos": loss_pos.detach(), "loss_neg": loss_neg.detach()})
 
@@ -335,7 +436,7 @@ class MinMaxEntropy(WSOLMethod):
 
     # ---------------------------------------------------------------------------------------------- predict
     def predict(self, images: Tensor, classes: Tensor | None = None) -> Prediction:
-        """Class from C(X⁺), map M⁺ (B, H, W) and mask M⁺ > 0.5 (seed ``000`` §4; no erasing at inference).
+        """Class from C(X⁺), map M⁺ (B, H, W), mask M⁺ > 0.5 (arXiv 1907.12934 §4; no erasing at inference).
 
         M⁺ is class-agnostic (posterior-weighted aggregation, §3.3), so ``classes`` does not change the map.
         The map is always normalised per sample here (the reference evaluates with batch size 1).
@@ -344,6 +445,15 @@ class MinMaxEntropy(WSOLMethod):
         logits = self.classify(images * mask)
         maps = mask[:, 0]
         return Prediction(logits=logits, maps=maps, masks=maps > 0.5)
+
+
+def _through_first_step(result: ErasingResult) -> Tensor:
+    """R⁺* with the gradient of its step-0 part: the values of R⁺*, and where Ψ(0)·M⁺ is the pixel-wise max,
+    the gradient of Ψ(0)·M⁺ (so that C's error reaches the localizer through M⁺, §3.2)."""
+    assert result.first_step_mask is not None
+    accumulated, first = result.accumulated_mask, result.first_step_mask
+    from_first = first.detach() >= accumulated
+    return accumulated + torch.where(from_first, first - first.detach(), torch.zeros_like(first))
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

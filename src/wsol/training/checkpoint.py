@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 
 from wsol.io import load_tensors
 
@@ -93,3 +93,24 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._save(trainer)
+
+
+class TieAwareCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose ``ties="latest"`` also replaces the best checkpoint when the monitored value
+    equals it (``<=``/``>=``, the min-max entropy reference code's selection); ``"earliest"`` is Lightning's
+    strict comparison."""
+
+    def __init__(self, *args: Any, ties: str = "earliest", **kwargs: Any) -> None:
+        if ties not in ("earliest", "latest"):
+            raise ValueError(f"ties must be 'earliest' or 'latest', got {ties!r}")
+        super().__init__(*args, **kwargs)
+        self.ties = ties
+
+    def check_monitor_top_k(self, trainer: L.Trainer, current: torch.Tensor | None = None) -> bool:
+        if self.ties == "earliest" or current is None or len(self.best_k_models) < self.save_top_k:
+            return super().check_monitor_top_k(trainer, current)
+        if self.save_top_k == -1:
+            return True
+        compare = {"min": torch.le, "max": torch.ge}[self.mode]
+        better_or_tied = bool(compare(current, self.best_k_models[self.kth_best_model_path]))
+        return trainer.strategy.reduce_boolean_decision(better_or_tied)

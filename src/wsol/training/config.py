@@ -29,6 +29,9 @@ SELECTION_MODES: dict[str, str] = {
 }
 """Model-selection keys accepted by ``trainer.select_on`` and whether lower or higher is better."""
 
+SELECTION_TIES = ("earliest", "latest")
+"""``trainer.select_ties``: which epoch wins when the selection value ties the best so far."""
+
 
 @dataclass
 class DataConfig:
@@ -90,8 +93,10 @@ class OptimConfig:
 class TrainerConfig:
     """Lightning trainer settings plus model selection, early stopping and checkpoint frequency.
 
-    ``select_on`` is one of :data:`SELECTION_MODES`; ``patience`` (epochs without improvement of it) enables
-    early stopping; ``checkpoint_every_n_steps`` is how often ``last.ckpt`` is refreshed inside an epoch.
+    ``select_on`` is one of :data:`SELECTION_MODES`; ``select_ties`` (:data:`SELECTION_TIES`) keeps the
+    earliest (Lightning's rule) or the latest (the min-max entropy reference code's ``<=``) of tied values;
+    ``patience`` (epochs without improvement of it) enables early stopping; ``checkpoint_every_n_steps`` is
+    how often ``last.ckpt`` is refreshed inside an epoch.
     ``limit_*_batches`` (an int count or a float fraction) are for quick runs and tests.
     """
 
@@ -104,6 +109,7 @@ class TrainerConfig:
     precision: str = "32-true"
     deterministic: bool = True
     select_on: str = "val/error"
+    select_ties: str = "earliest"
     patience: int | None = None
     log_every_n_steps: int = 10
     checkpoint_every_n_steps: int = 50
@@ -145,6 +151,11 @@ def validate_config(config: DictConfig) -> None:
         raise ValueError(
             f"trainer.select_on: {config.trainer.select_on!r} is not a selection key; "
             f"expected one of {', '.join(SELECTION_MODES)}"
+        )
+    if config.trainer.select_ties not in SELECTION_TIES:
+        raise ValueError(
+            f"trainer.select_ties: expected one of {', '.join(SELECTION_TIES)}, "
+            f"got {config.trainer.select_ties!r}"
         )
     if config.data.frame_size < 1:
         raise ValueError(f"data.frame_size: expected a positive integer, got {config.data.frame_size}")

@@ -17,14 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from wsol.data.size_policy import resolve_size_policy
 from wsol.io import atomic_write_text
 from wsol.methods import WSOLMethod, build_method, is_registered
-from wsol.training.checkpoint import BEST_NAME, LAST_NAME, AtomicCheckpointIO, LastCheckpoint, read_checkpoint
+from wsol.training.checkpoint import (
+    BEST_NAME,
+    LAST_NAME,
+    AtomicCheckpointIO,
+    LastCheckpoint,
+    TieAwareCheckpoint,
+    read_checkpoint,
+)
 from wsol.training.config import SELECTION_MODES, load_config, to_plain
 from wsol.training.datamodule import WSOLDataModule
 from wsol.training.module import CHECKPOINT_KEY, WSOLLightningModule
@@ -190,7 +197,8 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
 
     select_on = config.trainer.select_on
     mode = SELECTION_MODES[select_on]
-    best = ModelCheckpoint(
+    best = TieAwareCheckpoint(
+        ties=config.trainer.select_ties,
         dirpath=checkpoint_dir,
         filename=BEST_NAME.removesuffix(".ckpt"),
         monitor=select_on,
@@ -238,6 +246,7 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
         payload = {
             "checkpoint": str(selected.relative_to(run_dir)),
             "select_on": select_on,
+            "selected_epoch": checkpoint.get("epoch"),
             "epochs_trained": trainer.current_epoch,
             "global_step": trainer.global_step,
             "train_seconds": round(train_seconds, 2),
