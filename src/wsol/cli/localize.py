@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from wsol.cams import CAM_METHODS
+
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
@@ -24,7 +26,11 @@ def register(commands: Any) -> None:
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
-        "--cam", default=None, help="post-hoc CAM method of wsol.cams (default: the method's maps)"
+        "--cam",
+        default=None,
+        choices=sorted(CAM_METHODS),
+        metavar="CAM",
+        help="post-hoc CAM method of wsol.cams (default: the method's maps): %(choices)s",
     )
     parser.add_argument(
         "--threshold",
