@@ -26,6 +26,7 @@ DATA_COMMANDS: dict[str, str] = {
     "synth": "wsol.cli.data_synth",
     "import": "wsol.cli.data_import",
     "check": "wsol.cli.data_import",
+    "repoint": "wsol.cli.data_repoint",
 }
 """``wsol data`` verb -> module, as :data:`COMMANDS`."""
 
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
         # Library errors carry the file/argument and what was expected; show them without a traceback.
         print(f"wsol {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 ``load_config(path, ["optim.lr=0.1", "trainer.max_epochs=3"])`` returns a validated ``DictConfig``; unknown
 keys and values of the wrong type are errors that name the key and where it came from. The sections mirror the
 papers' presets (``docs/training.md``): SGD + Nesterov with a floored step decay (min-max entropy note §3,
-wsolevaluation's protocol in methods.md §D.1).
+wsolevaluation's protocol, Choe et al. CVPR 2020, arXiv 2001.07437).
 """
 
 from __future__ import annotations
@@ -39,7 +39,12 @@ class DataConfig:
     of ``wsol.data.transforms.TransformConfig`` (empty: the dataset's suggested transform). ``batch_size`` is
     per process (DDP: the global batch is devices x batch_size). ``sampler: class_balanced`` draws training
     batches of ``images_per_class`` images from each of ``batch_size // images_per_class`` classes (triplet
-    losses; ``wsol.methods.triplets.ClassBalancedBatchSampler``; one process only).
+    losses; ``wsol.methods.triplets.ClassBalancedBatchSampler``; one process only). An image listed in two
+    of the three splits stops the run unless ``allow_overlap`` (then it is a warning). ``frame_size``: the
+    square frame that images of varying sizes are resized to when the transforms fix no size
+    (``wsol.data.size_policy``). ``cache``: decode each split once into a memory-mapped uint8 cache under
+    ``cache_dir`` (``wsol.data.cache``). ``num_workers``: loader processes; ``null`` picks
+    :func:`wsol.training.datamodule.default_workers`.
     """
 
     root: str | None = None
@@ -50,10 +55,13 @@ class DataConfig:
     eval_batch_size: int | None = None
     sampler: str | None = None
     images_per_class: int = 2
-    num_workers: int = 0
+    num_workers: int | None = None
+    frame_size: int = 224
+    cache: bool = True
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
+    allow_overlap: bool = False
 
 
 @dataclass
@@ -138,6 +146,10 @@ def validate_config(config: DictConfig) -> None:
             f"trainer.select_on: {config.trainer.select_on!r} is not a selection key; "
             f"expected one of {', '.join(SELECTION_MODES)}"
         )
+    if config.data.frame_size < 1:
+        raise ValueError(f"data.frame_size: expected a positive integer, got {config.data.frame_size}")
+    if config.data.num_workers is not None and config.data.num_workers < 0:
+        raise ValueError(f"data.num_workers: expected null or >= 0, got {config.data.num_workers}")
     if config.data.batch_size < 1:
         raise ValueError(f"data.batch_size: expected a positive integer, got {config.data.batch_size}")
     if config.data.sampler not in (None, "class_balanced"):

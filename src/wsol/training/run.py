@@ -21,8 +21,9 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from wsol.data.size_policy import resolve_size_policy
 from wsol.io import atomic_write_text
-from wsol.methods import WSOLMethod, build_method
+from wsol.methods import WSOLMethod, build_method, is_registered
 from wsol.training.checkpoint import BEST_NAME, LAST_NAME, AtomicCheckpointIO, LastCheckpoint, read_checkpoint
 from wsol.training.config import SELECTION_MODES, load_config, to_plain
 from wsol.training.datamodule import WSOLDataModule
@@ -65,10 +66,26 @@ def resolve_data_root(data: Mapping[str, Any]) -> Path:
         raise ValueError(f"data.synthetic: invalid options {options}: {err}") from None
 
 
+def pretrained_normalization(method: WSOLMethod, options: Mapping[str, Any]) -> dict[str, list[float]]:
+    """``{"mean", "std"}`` the ImageNet weights of the method's backbone expect (EfficientNet-Lite:
+    ``(pixel − 127) / 128``; torchvision's: ImageNet statistics); ``{}`` without ImageNet weights."""
+    from wsol.models import Backbone
+
+    if options.get("weights") != "imagenet":
+        return {}
+    backbone = next((module for module in method.modules() if isinstance(module, Backbone)), None)
+    if backbone is None:
+        return {}
+    return {"mean": list(backbone.input_mean), "std": list(backbone.input_std)}
+
+
 def instantiate_method(name: str, num_classes: int, options: Mapping[str, Any]) -> WSOLMethod:
-    """A registered method (``wsol.methods.METHODS``) or an external ``package.module:Class``."""
+    """A registered method (``wsol.methods.METHODS``) or an external ``package.module:Class``.
+
+    Only for names from the user's own command line or YAML: a ``module:Class`` name is imported and called.
+    """
     try:
-        if ":" in name:
+        if ":" in name and not is_registered(name):
             module_name, _, class_name = name.partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
             method = cls(num_classes=num_classes, **dict(options))
@@ -150,13 +167,23 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
     root = resolve_data_root(plain["data"])
     # Seed after the data exist: generating the synthetic benchmark must not change the model's draws.
     from wsol.data.format import read_dataset_info
+    from wsol.data.splits import require_disjoint_splits
 
     info = read_dataset_info(root)
-    if not plain["data"]["transforms"]:
+    splits = [plain["data"][key] for key in ("train_split", "val_split", "test_split")]
+    require_disjoint_splits(root, splits, allow=plain["data"]["allow_overlap"])
+    chosen = dict(plain["data"]["transforms"] or {})
+    if not chosen:
         # The dataset's suggested transform (the synthetic benchmark records one); stored in the run config.
         plain["data"]["transforms"] = dict(info.extra.get("transform") or {})
+    data = plain["data"]
+    splits = [data["train_split"], data["val_split"], data["test_split"]]
+    data["transforms"] = resolve_size_policy(data["transforms"], root, splits, data["frame_size"])
     L.seed_everything(config.seed, workers=True, verbose=False)
     method = instantiate_method(config.method.name, info.num_classes, plain["method"]["options"])
+    if "mean" not in chosen and "std" not in chosen:
+        # ImageNet weights come with their input normalisation unless the config sets one.
+        plain["data"]["transforms"].update(pretrained_normalization(method, plain["method"]["options"]))
     module = WSOLLightningModule(method, plain, class_names=info.class_names)
     datamodule = WSOLDataModule(root, plain["data"], seed=config.seed)
     if is_launcher():
@@ -233,4 +260,10 @@ def train_from_cli(config_path: Path | None, overrides: Sequence[str], resume: P
     base = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
     assert isinstance(base, dict)
     config = load_config(config_path, overrides, base=base)
+    name = config.method.name
+    if not is_registered(name) and f"method.name={name}" not in [o.replace(" ", "") for o in overrides]:
+        raise ValueError(
+            f"{saved}: names method {name!r}, an import path; a file being loaded may not name code to run. "
+            f"If you trust it, repeat it: wsol train --resume {run_dir} method.name={name}"
+        )
     return train(config, run_dir=run_dir, resume=True)

@@ -21,6 +21,10 @@ IMPORTERS: Registry[type[Importer]] = Registry(
         "cub5": "wsol.data.importers.cub:CUB5Importer",
         "oxford_flowers": "wsol.data.importers.oxford_flowers:OxfordFlowersImporter",
         "ph2": "wsol.data.importers.ph2:PH2Importer",
+        "busi": "wsol.data.importers.busi:BUSIImporter",
+        "oxford_pets": "wsol.data.importers.oxford_pets:OxfordPetsImporter",
+        "oxford_pets_species": "wsol.data.importers.oxford_pets:OxfordPetsSpeciesImporter",
+        "tiny_imagenet": "wsol.data.importers.tiny_imagenet:TinyImageNetImporter",
         "ilsvrc": "wsol.data.importers.wsolevaluation:ILSVRCImporter",
         "cub_wsolevaluation": "wsol.data.importers.wsolevaluation:WsolEvalCUBImporter",
         "openimages": "wsol.data.importers.wsolevaluation:OpenImagesImporter",
@@ -31,12 +35,20 @@ IMPORTERS: Registry[type[Importer]] = Registry(
 
 
 def import_dataset(
-    name: str, src: Path, out: Path, *, seed: int | None = None, copy: bool = False, progress: bool = False
+    name: str,
+    src: Path,
+    out: Path,
+    *,
+    seed: int | None = None,
+    copy: bool = False,
+    progress: bool = False,
+    overwrite: bool = False,
 ) -> ImportReport:
     """Import dataset ``name`` from its official layout at ``src`` into ``out`` (see :func:`run_import`)."""
     from wsol.data.importers.base import run_import
 
-    return run_import(IMPORTERS[name](src, seed=seed), out, copy=copy, progress=progress)
+    importer = IMPORTERS[name](src, seed=seed)
+    return run_import(importer, out, copy=copy, progress=progress, overwrite=overwrite)
 
 
 _BASE_EXPORTS = ("ImportReport", "Importer", "SourceLayoutError", "run_import")

@@ -25,6 +25,9 @@ BACKBONES: Registry[Callable[..., Backbone]] = Registry(
         "vgg16": "wsol.models.backbones.vgg:vgg16",
         "inception_v3": "wsol.models.backbones.inception:inception_v3",
         "tiny": "wsol.models.backbones.tiny:tiny",
+        "efficientnet_lite0": "wsol.models.backbones.efficientnet_lite:efficientnet_lite0",
+        "efficientnet_lite1": "wsol.models.backbones.efficientnet_lite:efficientnet_lite1",
+        "efficientnet_lite2": "wsol.models.backbones.efficientnet_lite:efficientnet_lite2",
     },
 )
 
