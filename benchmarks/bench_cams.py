@@ -93,7 +93,6 @@ def _gradient_loop(method: str, model: Classifier, x: Tensor, targets: Tensor, s
     return torch.stack(maps)
 
 
-@torch.no_grad()
 class HookAblationCAM(AblationCAM):
     """Our previous Ablation-CAM: a forward hook replaces the target layer's output, so every ablated forward
     still computes the layer (and discards its result)."""
@@ -111,6 +110,7 @@ def _previous_ablation(model: Classifier, x: Tensor, targets: Tensor, batch_size
         return extractor(x, targets, relu=False, normalize=None)
 
 
+@torch.no_grad()
 def _score_loop(method: str, model: Classifier, x: Tensor, targets: Tensor, samples: int) -> Tensor:
     """Per image, per channel (and per noise sample / path step): one forward of a single masked image."""
     maps = []
