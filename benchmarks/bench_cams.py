@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from wsol.cams import CAM_METHODS, build_extractor
+from wsol.cams.ablationcam import AblationCAM
 from wsol.cams.base import minmax_normalize, resize_maps
 from wsol.cams.gradcampp import gradcampp_weights
 from wsol.models import build_backbone
@@ -90,6 +91,23 @@ def _gradient_loop(method: str, model: Classifier, x: Tensor, targets: Tensor, s
     finally:
         handle.remove()
     return torch.stack(maps)
+
+
+class HookAblationCAM(AblationCAM):
+    """Our previous Ablation-CAM: a forward hook replaces the target layer's output, so every ablated forward
+    still computes the layer (and discards its result)."""
+
+    def ablated_outputs(self, inputs: Tensor, layer: int, replacement: Tensor) -> Tensor:
+        handle = self.layers[layer][1].register_forward_hook(lambda _m, _a, _o: replacement)
+        try:
+            return self.output_selector(self.model(inputs))
+        finally:
+            handle.remove()
+
+
+def _previous_ablation(model: Classifier, x: Tensor, targets: Tensor, batch_size: int) -> Tensor:
+    with HookAblationCAM(model, model.backbone, batch_size=batch_size) as extractor:
+        return extractor(x, targets, relu=False, normalize=None)
 
 
 @torch.no_grad()
@@ -203,6 +221,16 @@ def main() -> None:
             f"{loop_s / ours_s:.1f}× | {diff:.1e} |",
             flush=True,
         )
+        if method == "ablationcam":  # against our previous implementation (hook), same inputs, same run
+            previous_s, previous = _time(device, _previous_ablation, model, x, targets, args.chunk)
+            with build_extractor(method, model, model.backbone, **options) as extractor:
+                ours_s, ours = _time(device, extractor, x, targets, relu=False, normalize=None)
+            diff = float((ours - previous).abs().max())
+            print(
+                f"| ablationcam vs our previous (hook) | {settings} | {batch / ours_s:.3g} | "
+                f"{batch / previous_s:.3g} | {previous_s / ours_s:.1f}× | {diff:.1e} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -1,18 +1,21 @@
-"""Box-metric throughput: the naive per-threshold loop (wsolevaluation's algorithm) vs ``wsol.evaluation``.
+"""Evaluator throughput (the regression benchmark): wsolevaluation's algorithm vs ``wsol.evaluation``.
 
 Prints images/second for smooth (7x7 bicubic-upsampled) and fragmented (28x28 nearest-upsampled) 224x224 maps
 at τ step 0.001 and 0.01, for:
 
 * ``naive V1`` / ``naive V2``: one ``cv2.threshold`` + ``findContours`` per τ on the full map, as the
   reference evaluator does (one contour mode per run);
-* ``sweep``: ``box_correctness`` with the numba union-find engine (V1 *and* V2 in one pass);
+* ``naive V1+V2+PxAP``: the reference's cost of all three metrics (both runs plus its ``np.histogram`` PxAP);
+* ``sweep``: ``box_correctness_batch`` with the numba union-find engine (V1 *and* V2 in one pass);
 * ``trace``: ``box_correctness`` with the OpenCV engine (each distinct binarisation traced once, V1 and V2);
-* ``evaluator``: ``WSOLEvaluator.update`` in parity mode (normalisation, quantisation, V1+V2, top-k loc);
+* ``evaluator``: ``WSOLEvaluator.update`` of the whole (B, H, W) batch in parity mode (normalisation,
+  quantisation, V1+V2, top-k loc), and ``evaluator V1+V2+PxAP`` with masks too (PxAP, F1, IoU, PR curves);
 * ``evaluator, N workers``: the same with a process pool.
 
 Speed is CPU time of this process (``time.process_time``, robust to other load on the machine) except for the
-process pool, which is wall time. Ratios compare against ``naive V1`` measured in the same run, and every fast
-result is checked to be identical to the naive one.
+process pool, which is wall time. Ratios compare against ``naive V1`` measured in the same run (and, for
+``evaluator V1+V2+PxAP``, against ``naive V1+V2+PxAP`` in the last column); every fast box result is checked
+to be identical to the naive one.
 
     .venv/bin/python benchmarks/bench_evaluation.py [--images 24] [--naive-images 6] [--workers 2]
 """
@@ -25,9 +28,9 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
-import torch
 
 from wsol.evaluation import EvaluatorConfig, WSOLEvaluator, box_correctness
+from wsol.evaluation.boxes import box_correctness_batch
 from wsol.evaluation.parity import quantize
 
 DELTAS = np.array([0.3, 0.5, 0.7])
@@ -103,9 +106,24 @@ def naive_all(
     return [naive_correct(m, taus, g, multi) for m, g in zip(maps, gts, strict=True)]
 
 
+def naive_pxap_histograms(maps: list[np.ndarray], masks: list[np.ndarray], taus: np.ndarray) -> np.ndarray:
+    """The reference's ``MaskEvaluator.accumulate``: two ``np.histogram`` per map."""
+    edges = np.append(taus, [1.0, 2.0, 3.0])
+    return np.sum(
+        [
+            [np.histogram(m[k], bins=edges)[0], np.histogram(m[~k], bins=edges)[0]]
+            for m, k in zip(maps, masks, strict=True)
+        ],
+        axis=0,
+    )
+
+
 def fast_all(
     quantized: list[np.ndarray], gts: list[np.ndarray], taus: np.ndarray, engine: str
 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    if engine == "sweep":
+        largest, every = box_correctness_batch(np.stack(quantized), taus, gts, DELTAS)
+        return list(zip(largest, every, strict=True))
     return [box_correctness(q, taus, g, DELTAS, engine=engine) for q, g in zip(quantized, gts, strict=True)]
 
 
@@ -116,11 +134,15 @@ def bench_kind(
     taus = np.arange(0, 1, step)
     quantized = [quantize(m) for m in maps]
     few_maps, few_gts = maps[: args.naive_images], gts[: args.naive_images]
+    masks = [m > 0.5 for m in maps]
     naive_seconds, naive_v1 = cpu_seconds(naive_all, few_maps, few_gts, taus, False)
     naive_v2_seconds, naive_v2 = cpu_seconds(naive_all, few_maps, few_gts, taus, True)
+    pxap_seconds, _ = cpu_seconds(naive_pxap_histograms, maps, masks, taus)
+    per_map = naive_seconds / len(few_maps) + naive_v2_seconds / len(few_maps) + pxap_seconds / len(maps)
     rows: list[tuple[str, float, bool | None]] = [
         ("naive V1", len(few_maps) / naive_seconds, None),
         ("naive V2", len(few_maps) / naive_v2_seconds, None),
+        ("naive V1+V2+PxAP", 1 / per_map, None),
     ]
     for engine in ("sweep", "trace"):
         seconds, results = cpu_seconds(fast_all, quantized, gts, taus, engine)
@@ -129,19 +151,21 @@ def bench_kind(
             for i in range(len(few_maps))
         )
         rows.append((f"{engine} (V1+V2)", len(maps) / seconds, same))
-    batch = torch.from_numpy(np.stack(maps))
+    batch = np.stack(maps)
     inputs = {
-        "boxes": [torch.from_numpy(g) for g in gts],
-        "labels": torch.zeros(len(maps), dtype=torch.long),
-        "logits": torch.randn(len(maps), 10),
+        "boxes": gts,
+        "labels": np.zeros(len(maps), dtype=np.int64),
+        "logits": np.random.default_rng(0).normal(size=(len(maps), 10)),
     }
     evaluator = WSOLEvaluator(EvaluatorConfig(parity="wsolevaluation", cam_curve_interval=step))
     seconds, _ = cpu_seconds(evaluator.update, batch, **inputs)
     rows.append(("evaluator (parity)", len(maps) / seconds, None))
+    seconds, _ = cpu_seconds(evaluator.update, batch, masks=np.stack(masks), **inputs)
+    rows.append(("evaluator V1+V2+PxAP", len(maps) / seconds, None))
     if args.workers > 0:
         config = EvaluatorConfig(parity="wsolevaluation", cam_curve_interval=step, workers=args.workers)
         with WSOLEvaluator(config) as pooled:
-            pooled.update(batch[:2], boxes=inputs["boxes"][:2])  # start workers (and their JIT) untimed
+            pooled.update(batch[:2], boxes=gts[:2])  # start workers (and their JIT) untimed
             start = time.perf_counter()
             pooled.update(batch, **inputs)
             wall = time.perf_counter() - start
@@ -157,18 +181,23 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="process-pool size (0 to skip)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    box_correctness(np.zeros((8, 8), np.uint8), np.array([0.5]), np.array([[0, 0, 1, 1]]), DELTAS)  # JIT
+    warm = WSOLEvaluator(EvaluatorConfig(parity="wsolevaluation"))  # JIT (numba's cache), untimed
+    warm.update(np.zeros((1, 8, 8), np.float32), boxes=[np.array([[0, 0, 1, 1]])], masks=np.ones((1, 8, 8)))
 
-    print(f"{'maps':<11}{'τ step':>7}  {'method':<24}{'img/s':>9}{'× naive V1':>12}  identical")
+    header = f"{'maps':<11}{'τ step':>7}  {'method':<24}{'img/s':>9}{'× naive V1':>12}  identical"
+    print(f"{header}  {'× naive V1+V2+PxAP':>19}")
     for kind, make in (("smooth", smooth_maps), ("fragmented", fragmented_maps)):
         maps = make(rng, args.images)
         gts = [gt_box(rng, m) for m in maps]
         for step in (0.001, 0.01):
             rows = bench_kind(maps, gts, step, args)
-            baseline = rows[0][1]
+            baseline, reference = rows[0][1], rows[2][1]
             for name, rate, same in rows:
                 flag = "" if same is None else str(same)
-                print(f"{kind:<11}{step:>7}  {name:<24}{rate:>9.1f}{rate / baseline:>11.1f}×  {flag}")
+                line = f"{kind:<11}{step:>7}  {name:<24}{rate:>9.1f}{rate / baseline:>11.1f}×  {flag:<9}"
+                if name == "evaluator V1+V2+PxAP":
+                    line += f"{rate / reference:>18.1f}×"
+                print(line)
 
 
 if __name__ == "__main__":

@@ -66,9 +66,9 @@ def _fit_epoch(method: WSOLMethod, loader: DataLoader, optimizer: torch.optim.Op
 def _evaluate(method: WSOLMethod, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
     """Mean S, PxAP (%), GT-known / top-1 loc (%) with the seed's box rule, top-1 cls (%), mean map value."""
     method.eval()
-    edges = torch.from_numpy(bin_edges(PXAP_THRESHOLDS))
-    positive = torch.zeros(len(edges) - 1, dtype=torch.float64)
-    negative = torch.zeros_like(positive)
+    edges = bin_edges(PXAP_THRESHOLDS)
+    positive = np.zeros(len(edges) - 1)
+    negative = np.zeros_like(positive)
     scores, hits, top1_hits, correct, means = [], [], [], [], []
     for batch in batches:
         labels: Tensor = batch["label"]
@@ -77,7 +77,7 @@ def _evaluate(method: WSOLMethod, batches: Iterable[dict[str, Any]]) -> dict[str
         right = prediction.logits.argmax(dim=1) == labels
         valid = ~batch["ignore"][:, 0].flatten(1)
         fg = batch["mask"][:, 0].flatten(1) > 0.5
-        pos, neg = image_histograms(maps.flatten(1), fg & valid, ~fg & valid, edges)
+        pos, neg, _ = image_histograms(maps.flatten(1), fg & valid, ~fg & valid, edges)
         positive += pos.sum(0)
         negative += neg.sum(0)
         for i, weight_map in enumerate(maps):
@@ -92,7 +92,7 @@ def _evaluate(method: WSOLMethod, batches: Iterable[dict[str, Any]]) -> dict[str
             means.append(float(weight_map.mean()))
     return {
         "s_score": float(np.mean(scores)),
-        "pxap": pxap(positive.numpy(), negative.numpy())[0],
+        "pxap": pxap(positive, negative)[0],
         "gt_known_loc": 100.0 * float(np.mean(hits)),
         "top1_loc": 100.0 * float(np.mean(top1_hits)),
         "top1_cls": 100.0 * float(np.mean(correct)),

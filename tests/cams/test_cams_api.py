@@ -240,3 +240,25 @@ def test_input_device_and_type_checks(small_net) -> None:
             extractor(torch.zeros(0, 3, 8, 8, dtype=torch.float64))
         with pytest.raises(ValueError, match="'input' needs"):
             extractor(torch.zeros(2, 3), upsample_to="input")
+
+
+def test_ablationcam_replays_the_cached_layer_output_instead_of_recomputing_it() -> None:
+    """The ablated forwards swap the target layer for its cached output: it runs once per call, and the
+    model is restored afterwards (also when a forward fails)."""
+    from wsol.models import build_classifier
+
+    torch.manual_seed(0)
+    model = build_classifier("tiny", "gap", 3).eval()
+    layer = model.get_submodule("backbone")
+    calls = []
+    handle = layer.register_forward_hook(lambda *_: calls.append(1))
+    x = torch.randn(2, 3, 32, 32)
+    with build_extractor("ablationcam", model, "backbone", batch_size=5) as extractor:
+        maps = extractor(x, torch.tensor([0, 2]))
+    handle.remove()
+    assert len(calls) == 1 and model.get_submodule("backbone") is layer
+    assert maps.shape[0] == 2 and torch.isfinite(maps).all()
+    with build_extractor("ablationcam", model, "backbone") as extractor:
+        with pytest.raises(ValueError, match="expected features"):
+            extractor.ablated_outputs(x, 0, torch.zeros(2, 3))  # not a feature map: the head raises
+    assert model.get_submodule("backbone") is layer

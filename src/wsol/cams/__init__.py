@@ -6,75 +6,70 @@ Usage::
     with build_extractor("gradcam", model, "backbone.layer4") as extractor:
         maps = extractor(images, labels, upsample_to="input")   # (B, H, W) in [0, 1]
         logits = extractor.last_logits                           # the classification, for free
+
+``CAM_METHODS`` lists the names without importing torch; classes load on lookup (``wsol.registry``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+from wsol.registry import Registry, lazy_exports
 
-from wsol.cams.ablationcam import AblationCAM
-from wsol.cams.base import BaseCAM, CAMContext, LayerSpec, default_output_selector, locate_target_layer
-from wsol.cams.cam import CAM
-from wsol.cams.gradcam import GradCAM
-from wsol.cams.gradcampp import GradCAMPlusPlus
-from wsol.cams.iscam import ISCAM
-from wsol.cams.layercam import LayerCAM
-from wsol.cams.recombined_cam import RecombinedCAM
-from wsol.cams.scorecam import ScoreCAM
-from wsol.cams.smoothgradcampp import SmoothGradCAMPlusPlus
-from wsol.cams.sscam import SSCAM
-from wsol.cams.targets import ClassScore, Targets, TargetSpec, resolve_targets
-from wsol.cams.xgradcam import XGradCAM
+if TYPE_CHECKING:
+    from torch import nn
 
-CAM_METHODS: dict[str, type[BaseCAM]] = {
-    "cam": CAM,
-    "gradcam": GradCAM,
-    "gradcampp": GradCAMPlusPlus,
-    "smoothgradcampp": SmoothGradCAMPlusPlus,
-    "xgradcam": XGradCAM,
-    "layercam": LayerCAM,
-    "scorecam": ScoreCAM,
-    "sscam": SSCAM,
-    "iscam": ISCAM,
-    "ablationcam": AblationCAM,
-    "recombined_cam": RecombinedCAM,
-}
+    from wsol.cams.base import BaseCAM, LayerSpec
+
+CAM_METHODS: Registry[type[BaseCAM]] = Registry(
+    "CAM method",
+    {
+        "cam": "wsol.cams.cam:CAM",
+        "gradcam": "wsol.cams.gradcam:GradCAM",
+        "gradcampp": "wsol.cams.gradcampp:GradCAMPlusPlus",
+        "smoothgradcampp": "wsol.cams.smoothgradcampp:SmoothGradCAMPlusPlus",
+        "xgradcam": "wsol.cams.xgradcam:XGradCAM",
+        "layercam": "wsol.cams.layercam:LayerCAM",
+        "scorecam": "wsol.cams.scorecam:ScoreCAM",
+        "sscam": "wsol.cams.sscam:SSCAM",
+        "iscam": "wsol.cams.iscam:ISCAM",
+        "ablationcam": "wsol.cams.ablationcam:AblationCAM",
+        "recombined_cam": "wsol.cams.recombined_cam:RecombinedCAM",
+    },
+)
 
 
 def build_extractor(
     name: str, model: nn.Module, target_layer: LayerSpec | Sequence[LayerSpec] | None = None, **options: Any
 ) -> BaseCAM:
     """The extractor ``name`` (a key of :data:`CAM_METHODS`) on ``model``; ``options`` go to its class."""
-    try:
-        cls = CAM_METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown CAM method {name!r}; expected one of {sorted(CAM_METHODS)}") from None
-    return cls(model, target_layer, **options)
+    if name not in CAM_METHODS:
+        raise ValueError(f"unknown CAM method {name!r}; expected one of {sorted(CAM_METHODS)}")
+    return CAM_METHODS[name](model, target_layer, **options)
 
 
-__all__ = [
-    "CAM_METHODS",
-    "CAM",
-    "AblationCAM",
-    "BaseCAM",
-    "CAMContext",
-    "ClassScore",
-    "GradCAM",
-    "GradCAMPlusPlus",
-    "ISCAM",
-    "LayerCAM",
-    "RecombinedCAM",
-    "SSCAM",
-    "ScoreCAM",
-    "SmoothGradCAMPlusPlus",
-    "TargetSpec",
-    "Targets",
-    "XGradCAM",
-    "build_extractor",
-    "default_output_selector",
-    "locate_target_layer",
-    "resolve_targets",
-]
+_EXPORTS = {
+    "AblationCAM": "wsol.cams.ablationcam",
+    "BaseCAM": "wsol.cams.base",
+    "CAMContext": "wsol.cams.base",
+    "LayerSpec": "wsol.cams.base",
+    "default_output_selector": "wsol.cams.base",
+    "locate_target_layer": "wsol.cams.base",
+    "CAM": "wsol.cams.cam",
+    "GradCAM": "wsol.cams.gradcam",
+    "GradCAMPlusPlus": "wsol.cams.gradcampp",
+    "ISCAM": "wsol.cams.iscam",
+    "LayerCAM": "wsol.cams.layercam",
+    "RecombinedCAM": "wsol.cams.recombined_cam",
+    "ScoreCAM": "wsol.cams.scorecam",
+    "SmoothGradCAMPlusPlus": "wsol.cams.smoothgradcampp",
+    "SSCAM": "wsol.cams.sscam",
+    "ClassScore": "wsol.cams.targets",
+    "Targets": "wsol.cams.targets",
+    "TargetSpec": "wsol.cams.targets",
+    "resolve_targets": "wsol.cams.targets",
+    "XGradCAM": "wsol.cams.xgradcam",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["CAM_METHODS", "build_extractor", *sorted(_EXPORTS)]

@@ -23,15 +23,10 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
-
-from wsol.cli.train import parse_seeds
-from wsol.data.format import read_dataset_info, read_split
-from wsol.data.images import read_image, read_mask
-from wsol.io import atomic_write_text
-from wsol.report.overlay import draw_overlay, save_png
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -71,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _ground_truth_panel(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    import cv2
+    import numpy as np
+
     panel = image.copy()
     if mask is not None and mask.any():
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
@@ -80,6 +78,12 @@ def _ground_truth_panel(image: np.ndarray, mask: np.ndarray | None) -> np.ndarra
 
 def _write_overlays(root: Path, checkpoints: dict[str, Path], out_dir: Path, count: int) -> list[Path]:
     """One PNG per test image: image with the GT contour, then each method's map, mask contour and box."""
+    import cv2
+    import numpy as np
+
+    from wsol.data.format import read_dataset_info, read_split
+    from wsol.data.images import read_image, read_mask
+    from wsol.report.overlay import draw_overlay, save_png
     from wsol.training.inference import load_checkpoint, predict_images
 
     info = read_dataset_info(root)
@@ -174,7 +178,11 @@ def _train_and_evaluate(
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from wsol.cli.report import write_report
+    from wsol.cli.train import parse_seeds
+    from wsol.io import atomic_write_text
     from wsol.report.compare import compare, load_run, markdown
     from wsol.training.config import load_config, preset_path
     from wsol.training.run import resolve_data_root

@@ -12,14 +12,12 @@ import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+from wsol.cams import CAM_METHODS
 
-from wsol.evaluation import EvaluationResult, EvaluatorConfig, WSOLEvaluator
-from wsol.evaluation.maps_io import iterate_samples, load_ground_truth
-from wsol.evaluation.parity import check_scoremap
-from wsol.io import atomic_write_text
+if TYPE_CHECKING:
+    from wsol.evaluation import EvaluationResult, EvaluatorConfig, WSOLEvaluator
 
 _BATCH = 32
 
@@ -50,7 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default=None, help="split name (not needed for a metadata split folder)")
     parser.add_argument("--mask-root", type=Path, default=None, help="mask PNG root of a raw metadata split")
     parser.add_argument(
-        "--cam", default=None, help="post-hoc CAM method for --checkpoint (default: the method's maps)"
+        "--cam",
+        default=None,
+        choices=sorted(CAM_METHODS),
+        metavar="CAM",
+        help="post-hoc CAM method for --checkpoint (default: the method's maps): %(choices)s",
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder for metrics.json and plots")
     parser.add_argument(
@@ -98,6 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace, normalize: bool) -> EvaluatorConfig:
+    from wsol.evaluation import EvaluatorConfig
+
     return EvaluatorConfig(
         parity="wsolevaluation" if args.parity else None,
         cam_curve_interval=args.cam_curve_interval,
@@ -126,6 +130,12 @@ def _maps_evaluator(
     config: EvaluatorConfig,
     mask_root: Path | None = None,
 ) -> WSOLEvaluator:
+    import numpy as np
+
+    from wsol.evaluation import WSOLEvaluator
+    from wsol.evaluation.maps_io import iterate_samples, load_ground_truth
+    from wsol.evaluation.parity import check_scoremap
+
     if not Path(maps_dir).is_dir():
         raise FileNotFoundError(f"--maps {maps_dir}: folder not found")
     truth = load_ground_truth(data, split, mask_root)
@@ -135,11 +145,11 @@ def _maps_evaluator(
         def flush() -> None:
             with_masks = all(s.mask is not None for s in pending)
             evaluator.update(
-                torch.from_numpy(np.stack([s.scoremap for s in pending])),
+                np.stack([s.scoremap for s in pending]),
                 boxes=[s.boxes for s in pending] if any(len(s.boxes) for s in pending) else None,
-                masks=torch.from_numpy(np.stack([s.mask for s in pending])) if with_masks else None,
-                ignore=torch.from_numpy(
-                    np.stack([s.ignore if s.ignore is not None else np.zeros_like(s.mask) for s in pending])
+                masks=np.stack([s.mask for s in pending]) if with_masks else None,
+                ignore=np.stack(
+                    [s.ignore if s.ignore is not None else np.zeros_like(s.mask) for s in pending]
                 )
                 if with_masks
                 else None,
@@ -165,6 +175,7 @@ def _maps_evaluator(
 
 def write_outputs(result: EvaluationResult, out_dir: Path, metrics: bool = True) -> list[Path]:
     """``metrics.json`` (unless ``metrics`` is False) and the plots, each written atomically."""
+    from wsol.io import atomic_write_text
     from wsol.report.plots import save_evaluation_plots
 
     out_dir = Path(out_dir)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from wsol.training.inference import ImageLocalization
 
+from wsol.cams import CAM_METHODS
+
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
@@ -45,7 +47,11 @@ def register(commands: Any) -> None:
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
-        "--cam", default=None, help="post-hoc CAM method of wsol.cams (default: the method's maps)"
+        "--cam",
+        default=None,
+        choices=sorted(CAM_METHODS),
+        metavar="CAM",
+        help="post-hoc CAM method of wsol.cams (default: the method's maps): %(choices)s",
     )
     parser.add_argument(
         "--threshold",

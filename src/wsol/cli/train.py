@@ -20,8 +20,13 @@ def register(commands: Any) -> None:
             "from RUN_DIR/checkpoints/last.ckpt (overrides apply on top of its saved config)."
         ),
     )
+    from wsol.training.config import preset_names
+
     parser.add_argument(
-        "--config", type=Path, default=None, help="YAML config file or preset name (e.g. minmax_entropy)"
+        "--config",
+        type=Path,
+        default=None,
+        help=f"YAML config file or preset name, one of: {', '.join(preset_names())}",
     )
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="run folder to continue")
     parser.add_argument(

@@ -1,39 +1,33 @@
-"""Datasets: the on-disk format, the ``WSOLDataset``, joint transforms, splits and the synthetic benchmark."""
+"""Datasets: the on-disk format, the ``WSOLDataset``, joint transforms, splits and the synthetic benchmark.
 
-from wsol.data.dataset import WSOLDataset, boxes_from_mask, collate
-from wsol.data.format import (
-    DatasetFormatError,
-    DatasetInfo,
-    ImageRecord,
-    read_dataset_info,
-    read_split,
-    write_dataset,
-)
-from wsol.data.splits import apply_split, fullsup_split, stratified_split
-from wsol.data.synth import SynthConfig, ensure_synthetic, generate_synthetic, read_parts
-from wsol.data.transforms import PRESETS as TRANSFORM_PRESETS
-from wsol.data.transforms import JointTransform, TransformConfig, build_transforms, denormalize
+Names are re-exported lazily (``wsol.registry.lazy_exports``): ``wsol.data.format`` and the importers load
+without torch.
+"""
 
-__all__ = [
-    "TRANSFORM_PRESETS",
-    "DatasetFormatError",
-    "DatasetInfo",
-    "ImageRecord",
-    "JointTransform",
-    "SynthConfig",
-    "TransformConfig",
-    "WSOLDataset",
-    "apply_split",
-    "boxes_from_mask",
-    "build_transforms",
-    "collate",
-    "denormalize",
-    "ensure_synthetic",
-    "fullsup_split",
-    "generate_synthetic",
-    "read_dataset_info",
-    "read_parts",
-    "read_split",
-    "stratified_split",
-    "write_dataset",
-]
+from wsol.registry import lazy_exports
+
+_EXPORTS = {
+    "WSOLDataset": "wsol.data.dataset",
+    "boxes_from_mask": "wsol.data.dataset",
+    "collate": "wsol.data.dataset",
+    "DatasetFormatError": "wsol.data.format",
+    "DatasetInfo": "wsol.data.format",
+    "ImageRecord": "wsol.data.format",
+    "read_dataset_info": "wsol.data.format",
+    "read_split": "wsol.data.format",
+    "write_dataset": "wsol.data.format",
+    "apply_split": "wsol.data.splits",
+    "fullsup_split": "wsol.data.splits",
+    "stratified_split": "wsol.data.splits",
+    "SynthConfig": "wsol.data.synth",
+    "ensure_synthetic": "wsol.data.synth",
+    "generate_synthetic": "wsol.data.synth",
+    "read_parts": "wsol.data.synth",
+    "TRANSFORM_PRESETS": "wsol.data.transforms:PRESETS",
+    "JointTransform": "wsol.data.transforms",
+    "TransformConfig": "wsol.data.transforms",
+    "build_transforms": "wsol.data.transforms",
+    "denormalize": "wsol.data.transforms",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -18,6 +18,7 @@ distinct binarisations whatever the τ step; two engines exploit it:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import cv2
@@ -26,9 +27,9 @@ import numpy as np
 from wsol.evaluation.parity import quantize, quantized_thresholds
 
 try:
-    from wsol.evaluation.level_sets import level_ious
+    from wsol.evaluation.level_sets import level_ious, level_ious_batch
 except ImportError:  # numba missing: box_correctness traces each distinct binarisation with OpenCV instead
-    level_ious = None
+    level_ious = level_ious_batch = None
 
 BoxConvention = Literal["wsolevaluation", "inclusive"]
 """``wsolevaluation``: box end ``min(x + w, W - 1)`` (exclusive end read as inclusive, so predicted boxes are
@@ -146,23 +147,46 @@ def box_correctness(
     (``BoxEvaluator.accumulate``). ``engine``: ``sweep`` (``level_sets``, needs numba), ``trace`` (OpenCV on
     each distinct binarisation) or ``auto`` (sweep when numba is installed).
     """
+    largest, every = box_correctness_batch(
+        np.asarray(quantized)[None], cam_thresholds, [gt_boxes], iou_thresholds, convention, engine
+    )
+    return largest[0], every[0]
+
+
+def box_correctness_batch(
+    quantized: np.ndarray,
+    cam_thresholds: np.ndarray,
+    gt_boxes: Sequence[np.ndarray],
+    iou_thresholds: np.ndarray,
+    convention: BoxConvention = "wsolevaluation",
+    engine: Engine = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`box_correctness` of a (B, H, W) uint8 batch with one GT box array per map; returns two bool
+    arrays (B, n_iou, n_tau). The sweep engine handles the whole batch in one compiled call."""
     quantized = np.ascontiguousarray(quantized, dtype=np.uint8)
-    gt = np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)
+    gts = [np.asarray(gt, dtype=np.int64).reshape(-1, 4) for gt in gt_boxes]
     thresholds = np.asarray(iou_thresholds, dtype=np.float64)
-    if len(gt) == 0:
+    if quantized.ndim != 3 or len(gts) != len(quantized):
+        raise ValueError(f"gt_boxes: expected one box array per map of the (B, H, W) batch, got {len(gts)}")
+    if any(len(gt) == 0 for gt in gts):
         raise ValueError("gt_boxes: expected at least one ground-truth box")
     if engine == "auto":
-        engine = "trace" if level_ious is None else "sweep"
+        engine = "trace" if level_ious_batch is None else "sweep"
     if engine == "sweep":
-        if level_ious is None:
+        if level_ious_batch is None:
             raise ValueError("engine='sweep' needs numba (pip install numba)")
-        best_largest, best_every = _sweep_engine(quantized, cam_thresholds, gt, convention)
+        best_largest, best_every = _sweep_engine(quantized, cam_thresholds, gts, convention)
     elif engine == "trace":
-        best_largest, best_every = _trace_engine(quantized, cam_thresholds, gt, thresholds, convention)
+        per_map = [
+            _trace_engine(q, cam_thresholds, gt, thresholds, convention)
+            for q, gt in zip(quantized, gts, strict=True)
+        ]
+        best_largest = np.array([largest for largest, _ in per_map]).reshape(len(gts), -1)
+        best_every = np.array([every for _, every in per_map]).reshape(len(gts), -1)
     else:
         raise ValueError(f"engine: expected 'auto', 'sweep' or 'trace', got {engine!r}")
-    largest = best_largest[None, :] >= thresholds[:, None]
-    every = best_every[None, :] >= thresholds[:, None]
+    largest = best_largest[:, None, :] >= thresholds[None, :, None]
+    every = best_every[:, None, :] >= thresholds[None, :, None]
     return largest, every
 
 
@@ -172,17 +196,23 @@ def _null_box_iou(gt: np.ndarray, convention: BoxConvention) -> float:
 
 
 def _sweep_engine(
-    quantized: np.ndarray, cam_thresholds: np.ndarray, gt: np.ndarray, convention: BoxConvention
+    quantized: np.ndarray, cam_thresholds: np.ndarray, gts: list[np.ndarray], convention: BoxConvention
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Best IoU per τ from the three union-find sweeps of ``level_sets`` (all 256 levels at once)."""
-    assert level_ious is not None
-    maximum = int(quantized.max())
-    levels = quantized_thresholds(maximum, cam_thresholds)
-    largest, every = level_ious(quantized, gt, convention == "wsolevaluation")
-    empty = levels >= maximum
+    """Best IoU (B, n_tau) per τ from the three union-find sweeps of ``level_sets`` (all 256 levels at
+    once)."""
+    assert level_ious_batch is not None
+    maxima = quantized.reshape(len(quantized), -1).max(axis=1).astype(np.int64)
+    levels = (np.asarray(cam_thresholds, dtype=np.float64)[None, :] * maxima[:, None]).astype(np.int64)
+    bounds = np.zeros(len(gts) + 1, dtype=np.int64)
+    np.cumsum([len(gt) for gt in gts], out=bounds[1:])
+    largest, every = level_ious_batch(quantized, np.concatenate(gts), bounds, convention == "wsolevaluation")
+    empty = levels >= maxima[:, None]
     safe = np.minimum(levels, 255)
-    null = _null_box_iou(gt, convention)
-    return np.where(empty, null, largest[safe]), np.where(empty, null, every[safe])
+    null = np.array([_null_box_iou(gt, convention) for gt in gts])[:, None]
+    return (
+        np.where(empty, null, np.take_along_axis(largest, safe, axis=1)),
+        np.where(empty, null, np.take_along_axis(every, safe, axis=1)),
+    )
 
 
 def _trace_engine(

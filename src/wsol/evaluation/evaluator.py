@@ -1,9 +1,11 @@
 """The streaming WSOL evaluator: classification, box (MaxBoxAcc V1/V2, top-1/top-5/GT-known loc) and pixel
 (PxAP, F1⁺/F1⁻, IoU/mIoU, PR curves) metrics from batched tensors, with constant memory.
 
-``update`` turns each batch into sufficient statistics (counts of correct boxes per τ and IoU threshold, score
-histograms, per-image metric sums); maps are never kept. Statistics add up, so evaluators merge (``merge``)
-and synchronise across DDP processes (``sync_distributed``) by summation. ``compute`` derives every metric.
+``update`` takes numpy arrays or torch tensors (on any device; torch itself is never imported here) and turns
+each batch into sufficient statistics (counts of correct boxes per τ and IoU threshold, score histograms,
+per-image metric sums) in compiled loops over the whole batch; maps are never kept. Statistics add up, so
+evaluators merge (``merge``) and synchronise across DDP processes (``sync_distributed``) by summation.
+``compute`` derives every metric.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
-import torch
-from torch import Tensor
 
 from wsol.evaluation import parity as ref
-from wsol.evaluation.boxes import BoxConvention, box_correctness
+from wsol.evaluation.arrays import ArrayLike, to_numpy
+from wsol.evaluation.boxes import BoxConvention, box_correctness_batch
 from wsol.evaluation.classification import topk_correct
 from wsol.evaluation.per_image import PerImageStats
 from wsol.evaluation.pixel import (
@@ -29,7 +30,7 @@ from wsol.evaluation.pixel import (
     confusion_curves,
     dice_iou,
     image_histograms,
-    interpolated_precision,
+    interpolated_precisions,
     pxap,
 )
 from wsol.evaluation.weightmap_score import box_from_map_weightmap
@@ -177,13 +178,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _image_box_correctness(
-    quantized: np.ndarray, taus: np.ndarray, gt: np.ndarray, thresholds: np.ndarray, convention: BoxConvention
-) -> tuple[np.ndarray, np.ndarray]:
-    """Picklable entry point for the process pool."""
-    return box_correctness(quantized, taus, gt, thresholds, convention)
-
-
 class WSOLEvaluator:
     """Streaming evaluator; see the module docstring and :class:`EvaluatorConfig`."""
 
@@ -232,6 +226,7 @@ class WSOLEvaluator:
         One ``all_reduce`` of a float64 vector (exact for counts below 2**53); CPU tensors on gloo, the
         current CUDA device on NCCL.
         """
+        import torch
         import torch.distributed as dist
 
         if not (dist.is_available() and dist.is_initialized()):
@@ -263,20 +258,21 @@ class WSOLEvaluator:
     # ------------------------------------------------------------------ update
     def update(
         self,
-        maps: Tensor,
+        maps: ArrayLike,
         *,
-        masks: Tensor | None = None,
-        ignore: Tensor | None = None,
-        boxes: Sequence[Tensor | np.ndarray] | None = None,
-        labels: Tensor | None = None,
-        logits: Tensor | None = None,
-        has_mask: Tensor | None = None,
-        has_object: Tensor | None = None,
+        masks: ArrayLike | None = None,
+        ignore: ArrayLike | None = None,
+        boxes: Sequence[ArrayLike] | None = None,
+        labels: ArrayLike | None = None,
+        logits: ArrayLike | None = None,
+        has_mask: ArrayLike | None = None,
+        has_object: ArrayLike | None = None,
         image_ids: Sequence[str] | None = None,
     ) -> None:
         """Accumulate one batch.
 
-        ``maps`` (B, H, W) or (B, 1, H, W) scores on any device; ``masks`` same shape, {0, 1}; ``ignore``
+        ``maps`` (B, H, W) or (B, 1, H, W) scores, a numpy array or a tensor on any device (the whole batch
+        is processed in compiled loops, without Python work per map); ``masks`` same shape, {0, 1}; ``ignore``
         bool, same shape (ambiguous background excluded from pixel metrics; foreground pixels always count, as
         wsolevaluation's ``ignore_box \\ foreground``); ``has_mask`` (B,) bool selects the images with a mask;
         ``boxes`` B arrays (N_i, 4) ``x0,y0,x1,y1`` in the maps' pixels (an image with no box is left out of
@@ -305,11 +301,11 @@ class WSOLEvaluator:
         if logits is not None:
             if labels is None:
                 raise ValueError("update: logits given without labels")
+            logits, labels = to_numpy(logits), to_numpy(labels)
             if logits.ndim != 2 or logits.shape[0] != batch:
                 raise ValueError(f"logits: expected shape ({batch}, K), got {tuple(logits.shape)}")
-            labels_cpu = labels.detach().cpu().long()
-            top1 = topk_correct(logits.detach().cpu(), labels_cpu, 1).numpy()
-            top5 = topk_correct(logits.detach().cpu(), labels_cpu, 5).numpy()
+            top1 = topk_correct(logits, labels, 1)
+            top5 = topk_correct(logits, labels, 5)
         localized = self._localized(has_object, batch)
         frame_boxes = None
         if boxes is not None:
@@ -339,7 +335,7 @@ class WSOLEvaluator:
             self._update_pixels(*pixel_inputs)
 
     def _update_per_image(
-        self, maps: Tensor, inputs: dict[str, Any], image_ids: Sequence[str] | None
+        self, maps: ArrayLike, inputs: dict[str, Any], image_ids: Sequence[str] | None
     ) -> None:
         """Evaluate each image on its own and add its statistics (the sums equal a batched update's)."""
         batch = self._as_batch(maps, "maps").shape[0]
@@ -395,53 +391,40 @@ class WSOLEvaluator:
         )
 
     @staticmethod
-    def _localized(has_object: Tensor | None, batch: int) -> np.ndarray:
+    def _localized(has_object: ArrayLike | None, batch: int) -> np.ndarray:
         """(B,) bool: the images that show an object (all of them when ``has_object`` is None)."""
         if has_object is None:
             return np.ones(batch, dtype=bool)
-        localized = has_object.detach().cpu().numpy().astype(bool).reshape(-1)
+        localized = to_numpy(has_object).astype(bool).reshape(-1)
         if localized.shape != (batch,):
-            raise ValueError(f"has_object: expected shape ({batch},), got {tuple(has_object.shape)}")
+            raise ValueError(f"has_object: expected shape ({batch},), got {tuple(localized.shape)}")
         return localized
 
     @staticmethod
-    def _as_batch(tensor: Tensor, name: str) -> Tensor:
-        if not isinstance(tensor, Tensor):
-            raise ValueError(f"{name}: expected a torch.Tensor, got {type(tensor).__name__}")
-        if tensor.ndim == 4 and tensor.shape[1] == 1:
-            tensor = tensor[:, 0]
-        if tensor.ndim != 3:
-            raise ValueError(f"{name}: expected shape (B, H, W) or (B, 1, H, W), got {tuple(tensor.shape)}")
-        return tensor.detach()
+    def _as_batch(value: ArrayLike, name: str) -> np.ndarray:
+        array = to_numpy(value)
+        if array.ndim == 4 and array.shape[1] == 1:
+            array = array[:, 0]
+        if array.ndim != 3:
+            raise ValueError(f"{name}: expected shape (B, H, W) or (B, 1, H, W), got {tuple(array.shape)}")
+        return array
 
-    def _prepare_maps(self, maps: Tensor) -> tuple[np.ndarray, int]:
+    def _prepare_maps(self, maps: np.ndarray) -> tuple[np.ndarray, int]:
         """Resize to the frame and normalise, per the configuration; returns (B, S, S) maps and
         #degenerate."""
-        parity = self.config.parity is not None
-        if maps.dtype == torch.float64:
-            array = maps.cpu().numpy()
-        else:
-            array = maps.cpu().to(torch.float32).numpy()
-        if not parity:
-            array = array.astype(np.float64)
+        dtype = np.float32 if self.config.parity and maps.dtype != np.float64 else np.float64
+        array = maps.astype(dtype, copy=False)
         frame = self.config.frame
-        prepared = []
-        degenerate = 0
-        for index, scoremap in enumerate(array):
-            if frame is not None:
-                scoremap = ref.resize_scoremap(scoremap, frame)
-            if self.config.normalize:
-                # NaN and constant maps become all-zero maps (wsolevaluation's rule, kept in both modes).
-                if np.isnan(scoremap).any() or scoremap.min() == scoremap.max():
-                    degenerate += 1
-                scoremap = ref.normalize_scoremap(scoremap)
-            else:
-                ref.check_scoremap(scoremap, f"maps[{index}]")
-            prepared.append(scoremap)
-        return np.stack(prepared), degenerate
+        if frame is not None and array.shape[1:] != (frame, frame):
+            array = np.stack([ref.resize_scoremap(scoremap, frame) for scoremap in array])
+        if not self.config.normalize:
+            for index in np.flatnonzero(_invalid_scores(array)):
+                ref.check_scoremap(array[index], f"maps[{index}]")
+            return array, 0
+        return _normalize_batch(array)
 
-    def _frame_boxes(self, gt: Tensor | np.ndarray, map_size: tuple[int, int], index: int) -> np.ndarray:
-        array = gt.detach().cpu().numpy() if isinstance(gt, Tensor) else np.asarray(gt)
+    def _frame_boxes(self, gt: ArrayLike, map_size: tuple[int, int], index: int) -> np.ndarray:
+        array = to_numpy(gt)
         array = np.asarray(array, dtype=np.float64).reshape(-1, 4) if array.size else np.zeros((0, 4))
         if ((array[:, 2] < array[:, 0]) | (array[:, 3] < array[:, 1])).any():
             raise ValueError(f"boxes[{index}]: expected x0 <= x1 and y0 <= y1, got {array.tolist()}")
@@ -460,32 +443,35 @@ class WSOLEvaluator:
     def _update_boxes(
         self, maps: np.ndarray, boxes: list[np.ndarray], top1: np.ndarray | None, top5: np.ndarray | None
     ) -> None:
-        jobs = [(index, ref.quantize(maps[index]), gt) for index, gt in enumerate(boxes) if len(gt)]
-        if not jobs:
+        selected = np.array([len(gt) > 0 for gt in boxes], dtype=bool)
+        if not selected.any():
             return
-        convention = self.config.box_convention
-        if self.config.workers > 0 and len(jobs) > 1:
+        quantized = ref.quantize(maps[selected])
+        gts = [gt for gt in boxes if len(gt)]
+        arguments = (self._taus, self._iou_fractions, self.config.box_convention)
+        if self.config.workers > 0 and len(gts) > 1:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self.config.workers, mp_context=get_context("spawn"))
+            chunks = np.array_split(np.arange(len(gts)), min(self.config.workers, len(gts)))
             futures = [
-                self._pool.submit(_image_box_correctness, q, self._taus, gt, self._iou_fractions, convention)
-                for _, q, gt in jobs
+                self._pool.submit(
+                    box_correctness_batch, quantized[c], arguments[0], [gts[i] for i in c], *arguments[1:]
+                )
+                for c in chunks
             ]
             results = [future.result() for future in futures]
+            per_mode = [np.concatenate([r[mode] for r in results]) for mode in range(2)]
         else:
-            results = [
-                box_correctness(q, self._taus, gt, self._iou_fractions, convention) for _, q, gt in jobs
-            ]
+            per_mode = box_correctness_batch(quantized, arguments[0], gts, *arguments[1:])
         box = self.stats["box"]
-        for (index, _, _), per_mode in zip(jobs, results, strict=True):
-            for mode, correct in enumerate(per_mode):
-                box[mode, 0] += correct
-                if top1 is not None and top5 is not None:
-                    box[mode, 1] += correct & bool(top1[index])
-                    box[mode, 2] += correct & bool(top5[index])
-        self.stats["counts"][2] += len(jobs)
+        for mode, correct in enumerate(per_mode):  # correct: (n, n_iou, n_tau) bool
+            box[mode, 0] += correct.sum(axis=0)
+            if top1 is not None and top5 is not None:
+                box[mode, 1] += correct[top1[selected]].sum(axis=0)
+                box[mode, 2] += correct[top5[selected]].sum(axis=0)
+        self.stats["counts"][2] += len(gts)
         if top1 is not None:
-            self.stats["counts"][3] += len(jobs)
+            self.stats["counts"][3] += len(gts)
 
     def _frame_mask(self, mask: np.ndarray) -> np.ndarray:
         frame = self.config.frame
@@ -497,12 +483,12 @@ class WSOLEvaluator:
     def _pixel_inputs(
         self,
         maps: np.ndarray,
-        masks: Tensor,
-        ignore: Tensor | None,
-        has_mask: Tensor | None,
+        masks: ArrayLike,
+        ignore: ArrayLike | None,
+        has_mask: ArrayLike | None,
         shape: tuple[int, int, int],
         localized: np.ndarray,
-    ) -> tuple[Tensor, Tensor, Tensor] | None:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Scores, positive and negative pixels (n, N) of the images with a mask, in the frame (or None)."""
         mask_batch = self._as_batch(masks, "masks")
         if tuple(mask_batch.shape) != shape:
@@ -514,60 +500,49 @@ class WSOLEvaluator:
                 raise ValueError(f"ignore: expected shape {shape} (as maps), got {tuple(ignore_batch.shape)}")
         selected = np.ones(shape[0], dtype=bool)
         if has_mask is not None:
-            selected = has_mask.detach().cpu().numpy().astype(bool).reshape(-1)
+            selected = to_numpy(has_mask).astype(bool).reshape(-1)
             if selected.shape != (shape[0],):
                 raise ValueError(f"has_mask: expected shape ({shape[0]},), got {tuple(has_mask.shape)}")
         selected &= localized
         indices = np.flatnonzero(selected)
         if len(indices) == 0:
             return None
-        mask_np = mask_batch.cpu().float().numpy()
-        ignore_np = ignore_batch.cpu().float().numpy() if ignore_batch is not None else None
-        positives, negatives = [], []
-        for i in indices:
-            fg = self._frame_mask(mask_np[i])
-            ign = self._frame_mask(ignore_np[i]) if ignore_np is not None else np.zeros_like(fg)
-            positives.append(fg)
-            negatives.append(~fg & ~ign)
-        scores = torch.from_numpy(np.ascontiguousarray(maps[indices])).reshape(len(indices), -1)
-        positive = torch.from_numpy(np.stack(positives)).reshape(len(indices), -1)
-        negative = torch.from_numpy(np.stack(negatives)).reshape(len(indices), -1)
-        return scores, positive, negative
+        positive = self._frame_masks(to_numpy(mask_batch)[indices])
+        negative = ~positive
+        if ignore_batch is not None:
+            negative &= ~self._frame_masks(to_numpy(ignore_batch)[indices])
+        n = len(indices)
+        return maps[indices].reshape(n, -1), positive.reshape(n, -1), negative.reshape(n, -1)
 
-    def _update_pixels(self, scores: Tensor, positive: Tensor, negative: Tensor) -> None:
-        n_images = scores.shape[0]
-        pos_hist, neg_hist = image_histograms(scores, positive, negative, torch.from_numpy(self._edges))
-        self.stats["hist"][0] += pos_hist.sum(0).numpy()
-        self.stats["hist"][1] += neg_hist.sum(0).numpy()
+    def _frame_masks(self, masks: np.ndarray) -> np.ndarray:
+        """(n, S, S) bool masks in the frame (``> 0.5``)."""
+        frame = self.config.frame
+        if frame is None or masks.shape[1:] == (frame, frame):
+            return masks > 0.5
+        return np.stack([self._frame_mask(mask) for mask in masks])
+
+    def _update_pixels(self, scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> None:
+        pos_hist, neg_hist, counts = image_histograms(
+            scores, positive, negative, self._edges, self.config.pixel_threshold
+        )
+        self.stats["hist"][0] += pos_hist.sum(0)
+        self.stats["hist"][1] += neg_hist.sum(0)
         tp, fp, fn, tn = confusion_curves(pos_hist, neg_hist)
         curves = dice_iou(tp, fp, fn, tn)
-        self.stats["pixel_curves"] += np.stack([curves[name].sum(0).numpy() for name in PIXEL_METRICS])
+        self.stats["pixel_curves"] += np.stack([curves[name].sum(0) for name in PIXEL_METRICS])
 
-        predicted = scores.to(torch.float64) >= self.config.pixel_threshold
-        fixed = [
-            (predicted & positive).sum(1),
-            (predicted & negative).sum(1),
-            (~predicted & positive).sum(1),
-            (~predicted & negative).sum(1),
-        ]
-        fixed = [count.to(torch.float64) for count in fixed]
+        n_pos, n_neg, pos_above, neg_above = counts.T
+        fixed = (pos_above, neg_above, n_pos - pos_above, n_neg - neg_above)  # tp, fp, fn, tn
         at_threshold = dice_iou(*fixed)
         self.stats["pixel_fixed"] += np.array([float(at_threshold[name].sum()) for name in PIXEL_METRICS])
         self.stats["confusion_fixed"] += np.array([float(count.sum()) for count in fixed])
 
-        tp_np, fp_np, fn_np, tn_np = (t.numpy() for t in (tp, fp, fn, tn))
-        n_pos = positive.sum(1).numpy()
-        n_neg = negative.sum(1).numpy()
-        for row in range(n_images):
-            # Background PR: background predicted where score < τ, so its tp = tn and its fp = fn.
-            for side, (hits, misses, total) in enumerate(
-                ((tp_np[row], fp_np[row], n_pos[row]), (tn_np[row], fn_np[row], n_neg[row]))
-            ):
-                precision = interpolated_precision(hits, misses, float(total), self._recall_axis)
-                if precision is not None:
-                    self.stats["pr"][side] += precision
-                    self.stats["pr_counts"][side] += 1
-        self.stats["counts"][4] += n_images
+        # Background PR: background predicted where score < τ, so its tp = tn and its fp = fn.
+        for side, (hits, misses, totals) in enumerate(((tp, fp, n_pos), (tn, fn, n_neg))):
+            precision, valid = interpolated_precisions(hits, misses, totals, self._recall_axis)
+            self.stats["pr"][side] += precision[valid].sum(0)
+            self.stats["pr_counts"][side] += valid.sum()
+        self.stats["counts"][4] += len(scores)
 
     # ------------------------------------------------------------------ compute
     def compute(self) -> EvaluationResult:
@@ -647,16 +622,11 @@ class WSOLEvaluator:
             pooled_fp = negative_hist[::-1].cumsum()[::-1][: len(taus)]
             pooled_fn = positive_hist.sum() - pooled_tp
             pooled_tn = negative_hist.sum() - pooled_fp
-            pooled_curves = dice_iou(
-                *(
-                    torch.from_numpy(np.ascontiguousarray(a))
-                    for a in (pooled_tp, pooled_fp, pooled_fn, pooled_tn)
-                )
-            )
-            pooled_fixed = dice_iou(*torch.from_numpy(self.stats["confusion_fixed"]))
+            pooled_curves = dice_iou(pooled_tp, pooled_fp, pooled_fn, pooled_tn)
+            pooled_fixed = dice_iou(*self.stats["confusion_fixed"])
             pooled: dict[str, float] = {}
             for name in PIXEL_METRICS:
-                curve = pooled_curves[name].numpy() * 100
+                curve = pooled_curves[name] * 100
                 best = int(np.argmax(curve))
                 pooled[name] = float(pooled_fixed[name]) * 100
                 pooled[f"{name}_best"] = float(curve[best])
@@ -668,3 +638,24 @@ class WSOLEvaluator:
                 if self.stats["pr_counts"][side]:
                     pr_curves[name] = (self.stats["pr"][side] / self.stats["pr_counts"][side]).tolist()
         return EvaluationResult(**result, best_tau=best_tau, curves=curves, pr_curves=pr_curves)
+
+
+def _invalid_scores(maps: np.ndarray) -> np.ndarray:
+    """(B,) whether each map has a NaN or a value outside [0, 1] (``ref.check_scoremap`` names it)."""
+    flat = maps.reshape(len(maps), -1)
+    if flat.shape[1] == 0:
+        return np.zeros(len(maps), dtype=bool)
+    return np.isnan(flat).any(axis=1) | (flat.min(axis=1) < 0) | (flat.max(axis=1) > 1)
+
+
+def _normalize_batch(maps: np.ndarray) -> tuple[np.ndarray, int]:
+    """``ref.normalize_scoremap`` of every map at once, in the maps' dtype (the same operations, so the same
+    bits): NaN and constant maps become all-zero maps (wsolevaluation's rule, kept in both modes)."""
+    flat = maps.reshape(len(maps), -1)
+    minima = flat.min(axis=1)
+    degenerate = np.isnan(flat).any(axis=1) | (minima == flat.max(axis=1))
+    shifted = flat - minima[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shifted /= shifted.max(axis=1)[:, None]
+    shifted[degenerate] = 0
+    return shifted.reshape(maps.shape), int(degenerate.sum())

@@ -391,13 +391,44 @@ def _euler_numbers(padded: np.ndarray) -> np.ndarray:
     return np.cumsum(quads)[:_LEVELS] // 4
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _map_level_ious(
+    q: np.ndarray, gt: np.ndarray, parity: bool, work: tuple, padded: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`level_ious` of one map; ``padded`` is a (H + 2, W + 2) int16 work array framed by -1."""
+    height, width = q.shape
+    holes, hole_count = _background_sweep(q, gt, parity, work)
+    largest, top_level, top_count = _fill_sweep(height, width, gt, parity, work)
+    # Components = Euler number + holes; when they are all top-level (none nested in a hole) at every level,
+    # the fill sweep already saw every component box and the foreground sweep can be skipped.
+    padded[1:-1, 1:-1] = q
+    if np.array_equal(_euler_numbers(padded) + hole_count, top_count):
+        components = top_level
+    else:
+        components = _foreground_sweep(q, gt, parity, work)
+    return largest, np.maximum(components, holes)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _batch_level_ious(
+    maps: np.ndarray, gt: np.ndarray, gt_bounds: np.ndarray, parity: bool, work: tuple, padded: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    largest = np.empty((maps.shape[0], _LEVELS))
+    every = np.empty((maps.shape[0], _LEVELS))
+    for b in range(maps.shape[0]):
+        gt_b = gt[gt_bounds[b] : gt_bounds[b + 1]]
+        largest[b], every[b] = _map_level_ious(maps[b], gt_b, parity, work, padded)
+    return largest, every
+
+
 class _Workspace(threading.local):
     """Work arrays reused from one map to the next (fresh allocations cost more than the sweeps' memsets)."""
 
     shape: tuple[int, int] | None = None
     arrays: tuple = ()
+    padded: np.ndarray = np.empty((0, 0), np.int16)
 
-    def get(self, height: int, width: int) -> tuple:
+    def get(self, height: int, width: int) -> tuple[tuple, np.ndarray]:
         if self.shape != (height, width):
             n = (height + 2) * (width + 2)
             self.shape = (height, width)
@@ -414,10 +445,25 @@ class _Workspace(threading.local):
                 np.empty(n, np.int32),  # following / first
                 np.empty(n, np.int64),  # t_exit
             )
-        return self.arrays
+            self.padded = np.full((height + 2, width + 2), -1, np.int16)
+        return self.arrays, self.padded
 
 
 _WORKSPACE = _Workspace()
+
+
+def level_ious_batch(
+    quantized: np.ndarray, gt: np.ndarray, gt_bounds: np.ndarray, parity: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`level_ious` of a (B, H, W) uint8 batch in one compiled call (no Python work per map).
+
+    The GT boxes of map b are ``gt[gt_bounds[b]:gt_bounds[b + 1]]`` (int64 (G, 4)); returns two (B, 256)
+    arrays.
+    """
+    quantized = np.ascontiguousarray(quantized, dtype=np.uint8)
+    work, padded = _WORKSPACE.get(*quantized.shape[1:])
+    gt = np.ascontiguousarray(gt, dtype=np.int64).reshape(-1, 4)
+    return _batch_level_ious(quantized, gt, np.asarray(gt_bounds, dtype=np.int64), parity, work, padded)
 
 
 def level_ious(quantized: np.ndarray, gt: np.ndarray, parity: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -425,17 +471,6 @@ def level_ious(quantized: np.ndarray, gt: np.ndarray, parity: bool) -> tuple[np.
 
     -1 marks levels whose binarisation ``quantized > t`` is empty.
     """
-    quantized = np.ascontiguousarray(quantized, dtype=np.uint8)
-    gt = np.ascontiguousarray(gt, dtype=np.int64)
-    height, width = quantized.shape
-    work = _WORKSPACE.get(height, width)
-    holes, hole_count = _background_sweep(quantized, gt, parity, work)
-    largest, top_level, top_count = _fill_sweep(height, width, gt, parity, work)
-    # Components = Euler number + holes; when they are all top-level (none nested in a hole) at every level,
-    # the fill sweep already saw every component box and the foreground sweep can be skipped.
-    padded = np.pad(quantized.astype(np.int16), 1, constant_values=-1)
-    if np.array_equal(_euler_numbers(padded) + hole_count, top_count):
-        components = top_level
-    else:
-        components = _foreground_sweep(quantized, gt, parity, work)
-    return largest, np.maximum(components, holes)
+    gt = np.asarray(gt, dtype=np.int64).reshape(-1, 4)
+    largest, every = level_ious_batch(np.asarray(quantized)[None], gt, np.array([0, len(gt)]), parity)
+    return largest[0], every[0]

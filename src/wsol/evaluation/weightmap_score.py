@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
-from torch import Tensor
+
+from wsol.evaluation.arrays import ArrayLike, to_numpy
 
 TAU_FRACTION = 0.1
 """Eq. 5: τ = max(M) / 10."""
 
 
-def box_from_map_weightmap(weight_map: Tensor | np.ndarray) -> tuple[tuple[int, int, int, int], float]:
+def box_from_map_weightmap(weight_map: ArrayLike) -> tuple[tuple[int, int, int, int], float]:
     """Box ``(x0, y0, x1, y1)`` (x1 = x + w, exclusive) and score S for one (H, W) weight map."""
-    values = (
-        weight_map.detach().to("cpu", torch.float64).numpy() if isinstance(weight_map, Tensor) else weight_map
-    )
-    values = np.asarray(values, dtype=np.float64)
+    values = to_numpy(weight_map).astype(np.float64)
     if values.ndim != 2:
         raise ValueError(f"weight_map: expected a 2-D (H, W) map, got shape {values.shape}")
     if not np.isfinite(values).all():
@@ -47,7 +44,7 @@ def box_from_map_weightmap(weight_map: Tensor | np.ndarray) -> tuple[tuple[int, 
     return (x, y, x + w, y + h), score
 
 
-def mean_weightmap_score(weight_maps: Tensor) -> float:
+def mean_weightmap_score(weight_maps: ArrayLike) -> float:
     """Mean S over a batch (B, H, W) of weight maps: the early-stopping criterion of the paper (§3)."""
     if weight_maps.ndim != 3:
         raise ValueError(f"weight_maps: expected (B, H, W), got {tuple(weight_maps.shape)}")

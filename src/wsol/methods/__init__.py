@@ -10,9 +10,12 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
+from wsol.registry import lazy_exports
+
+if TYPE_CHECKING:
+    from wsol.methods.base import WSOLMethod
 
 METHODS: dict[str, str] = {
     "cam": "wsol.methods.cam_baseline:PoolingHeadMethod",
@@ -52,6 +55,9 @@ def build_method(name: str, num_classes: int, options: Mapping[str, Any] | None 
     return method_class(name)(num_classes=num_classes, **dict(options or {}))
 
 
+__getattr__, __dir__ = lazy_exports(
+    __name__, dict.fromkeys(("Batch", "LossOutput", "Prediction", "WSOLMethod"), "wsol.methods.base")
+)
 __all__ = [
     "METHODS",
     "Batch",

@@ -190,6 +190,18 @@ def preset_dirs() -> list[Path]:
     return dirs
 
 
+def preset_names() -> list[str]:
+    """Every preset name of :func:`preset_dirs` (``cam_gap``, ``paper/glas_minmax``, ...), sorted."""
+    return sorted(
+        {
+            path.relative_to(folder).with_suffix("").as_posix()
+            for folder in preset_dirs()
+            if folder.is_dir()
+            for path in folder.rglob("*.yaml")
+        }
+    )
+
+
 def preset_path(name: str) -> Path:
     """The YAML of preset ``name``: ``cam_gap`` -> ``wsol/configs/cam_gap.yaml``; ``paper/glas_minmax``."""
     for folder in preset_dirs():

@@ -6,36 +6,32 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from wsol.data.importers.base import Importer, ImportReport, SourceLayoutError, run_import
-from wsol.data.importers.busi import BUSIImporter
-from wsol.data.importers.cub import CUB5Importer, CUBImporter
-from wsol.data.importers.folder import FolderImporter
-from wsol.data.importers.glas import GlaSImporter
-from wsol.data.importers.oxford_flowers import OxfordFlowersImporter
-from wsol.data.importers.oxford_pets import OxfordPetsImporter, OxfordPetsSpeciesImporter
-from wsol.data.importers.ph2 import PH2Importer
-from wsol.data.importers.tiny_imagenet import TinyImageNetImporter
-from wsol.data.importers.wsolevaluation import ILSVRCImporter, OpenImagesImporter, WsolEvalCUBImporter
+from wsol.registry import Registry, lazy_exports
 
-IMPORTERS: dict[str, type[Importer]] = {
-    cls.name: cls
-    for cls in (
-        GlaSImporter,
-        CUBImporter,
-        CUB5Importer,
-        OxfordFlowersImporter,
-        PH2Importer,
-        BUSIImporter,
-        OxfordPetsImporter,
-        OxfordPetsSpeciesImporter,
-        TinyImageNetImporter,
-        ILSVRCImporter,
-        WsolEvalCUBImporter,
-        OpenImagesImporter,
-        FolderImporter,
-    )
-}
+if TYPE_CHECKING:
+    from wsol.data.importers.base import Importer, ImportReport
+
+IMPORTERS: Registry[type[Importer]] = Registry(
+    "dataset",
+    {
+        "glas": "wsol.data.importers.glas:GlaSImporter",
+        "cub": "wsol.data.importers.cub:CUBImporter",
+        "cub5": "wsol.data.importers.cub:CUB5Importer",
+        "oxford_flowers": "wsol.data.importers.oxford_flowers:OxfordFlowersImporter",
+        "ph2": "wsol.data.importers.ph2:PH2Importer",
+        "busi": "wsol.data.importers.busi:BUSIImporter",
+        "oxford_pets": "wsol.data.importers.oxford_pets:OxfordPetsImporter",
+        "oxford_pets_species": "wsol.data.importers.oxford_pets:OxfordPetsSpeciesImporter",
+        "tiny_imagenet": "wsol.data.importers.tiny_imagenet:TinyImageNetImporter",
+        "ilsvrc": "wsol.data.importers.wsolevaluation:ILSVRCImporter",
+        "cub_wsolevaluation": "wsol.data.importers.wsolevaluation:WsolEvalCUBImporter",
+        "openimages": "wsol.data.importers.wsolevaluation:OpenImagesImporter",
+        "folder": "wsol.data.importers.folder:FolderImporter",
+    },
+)
+"""Importer name (the class's ``name``) -> class, loaded on lookup (``wsol.registry``)."""
 
 
 def import_dataset(
@@ -49,10 +45,12 @@ def import_dataset(
     overwrite: bool = False,
 ) -> ImportReport:
     """Import dataset ``name`` from its official layout at ``src`` into ``out`` (see :func:`run_import`)."""
-    if name not in IMPORTERS:
-        raise KeyError(f"unknown dataset {name!r}; expected one of {sorted(IMPORTERS)}")
+    from wsol.data.importers.base import run_import
+
     importer = IMPORTERS[name](src, seed=seed)
     return run_import(importer, out, copy=copy, progress=progress, overwrite=overwrite)
 
 
-__all__ = ["IMPORTERS", "ImportReport", "Importer", "SourceLayoutError", "import_dataset", "run_import"]
+_BASE_EXPORTS = ("ImportReport", "Importer", "SourceLayoutError", "run_import")
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(_BASE_EXPORTS, "wsol.data.importers.base"))
+__all__ = ["IMPORTERS", "import_dataset", *_BASE_EXPORTS]

@@ -1,30 +1,35 @@
-"""Backbone registry: ``build_backbone(name, *, large_feature_map=False, weights=None, **options)``."""
+"""Backbone registry: ``build_backbone(name, *, large_feature_map=False, weights=None, **options)``.
+
+``BACKBONES`` lists the names without importing torch; factories load on lookup (``wsol.registry``).
+"""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from wsol.models.backbones.base import Backbone
-from wsol.models.backbones.efficientnet_lite import efficientnet_lite0, efficientnet_lite1, efficientnet_lite2
-from wsol.models.backbones.inception import inception_v3
-from wsol.models.backbones.resnet import ResNet, resnet18, resnet34, resnet50, resnet101
-from wsol.models.backbones.tiny import tiny
-from wsol.models.backbones.vgg import vgg16
+from wsol.registry import Registry, lazy_exports
 
-BACKBONES: dict[str, Callable[..., Backbone]] = {
-    "resnet18": resnet18,
-    "resnet34": resnet34,
-    "resnet50": resnet50,
-    "resnet101": resnet101,
-    "vgg16": vgg16,
-    "inception_v3": inception_v3,
-    "tiny": tiny,
-    "efficientnet_lite0": efficientnet_lite0,
-    "efficientnet_lite1": efficientnet_lite1,
-    "efficientnet_lite2": efficientnet_lite2,
-}
+if TYPE_CHECKING:
+    from wsol.models.backbones.base import Backbone
+
+BACKBONES: Registry[Callable[..., Backbone]] = Registry(
+    "backbone",
+    {
+        "resnet18": "wsol.models.backbones.resnet:resnet18",
+        "resnet34": "wsol.models.backbones.resnet:resnet34",
+        "resnet50": "wsol.models.backbones.resnet:resnet50",
+        "resnet101": "wsol.models.backbones.resnet:resnet101",
+        "vgg16": "wsol.models.backbones.vgg:vgg16",
+        "inception_v3": "wsol.models.backbones.inception:inception_v3",
+        "tiny": "wsol.models.backbones.tiny:tiny",
+        "efficientnet_lite0": "wsol.models.backbones.efficientnet_lite:efficientnet_lite0",
+        "efficientnet_lite1": "wsol.models.backbones.efficientnet_lite:efficientnet_lite1",
+        "efficientnet_lite2": "wsol.models.backbones.efficientnet_lite:efficientnet_lite2",
+    },
+)
 
 
 def build_backbone(
@@ -52,4 +57,7 @@ def build_backbone(
     return backbone
 
 
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"Backbone": "wsol.models.backbones.base", "ResNet": "wsol.models.backbones.resnet"}
+)
 __all__ = ["BACKBONES", "Backbone", "ResNet", "build_backbone"]

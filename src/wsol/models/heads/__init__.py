@@ -1,27 +1,30 @@
-"""Pooling-head registry: ``build_head(name, in_channels, num_classes, **options) -> PoolingHead``."""
+"""Pooling-head registry: ``build_head(name, in_channels, num_classes, **options) -> PoolingHead``.
+
+``HEADS`` lists the names without importing torch; classes load on lookup (``wsol.registry``).
+"""
 
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
 
-from wsol.models.heads.base import ConvPoolingHead, HeadOutput, PoolingHead
-from wsol.models.heads.gap import GAPHead
-from wsol.models.heads.lse import LSEHead
-from wsol.models.heads.maxpool import MaxPoolHead
-from wsol.models.heads.mil import MILHead
-from wsol.models.heads.prm import PRMHead
-from wsol.models.heads.wgap import WGAPHead
-from wsol.models.heads.wildcat import WildcatHead
+from wsol.registry import Registry, lazy_exports
 
-HEADS: dict[str, type[PoolingHead]] = {
-    "gap": GAPHead,
-    "max": MaxPoolHead,
-    "lse": LSEHead,
-    "wildcat": WildcatHead,
-    "mil": MILHead,
-    "wgap": WGAPHead,
-    "prm": PRMHead,
-}
+if TYPE_CHECKING:
+    from wsol.models.heads.base import PoolingHead
+
+HEADS: Registry[type[PoolingHead]] = Registry(
+    "head",
+    {
+        "gap": "wsol.models.heads.gap:GAPHead",
+        "max": "wsol.models.heads.maxpool:MaxPoolHead",
+        "lse": "wsol.models.heads.lse:LSEHead",
+        "wildcat": "wsol.models.heads.wildcat:WildcatHead",
+        "mil": "wsol.models.heads.mil:MILHead",
+        "wgap": "wsol.models.heads.wgap:WGAPHead",
+        "prm": "wsol.models.heads.prm:PRMHead",
+    },
+)
 
 
 def build_head(name: str, in_channels: int, num_classes: int, **options: object) -> PoolingHead:
@@ -38,17 +41,17 @@ def build_head(name: str, in_channels: int, num_classes: int, **options: object)
     return cls(in_channels, num_classes, **options)
 
 
-__all__ = [
-    "HEADS",
-    "ConvPoolingHead",
-    "GAPHead",
-    "HeadOutput",
-    "LSEHead",
-    "MILHead",
-    "MaxPoolHead",
-    "PRMHead",
-    "PoolingHead",
-    "WGAPHead",
-    "WildcatHead",
-    "build_head",
-]
+_EXPORTS = {
+    "ConvPoolingHead": "wsol.models.heads.base",
+    "HeadOutput": "wsol.models.heads.base",
+    "PoolingHead": "wsol.models.heads.base",
+    "GAPHead": "wsol.models.heads.gap",
+    "LSEHead": "wsol.models.heads.lse",
+    "MILHead": "wsol.models.heads.mil",
+    "MaxPoolHead": "wsol.models.heads.maxpool",
+    "PRMHead": "wsol.models.heads.prm",
+    "WGAPHead": "wsol.models.heads.wgap",
+    "WildcatHead": "wsol.models.heads.wildcat",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["HEADS", "build_head", *sorted(_EXPORTS)]
