@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from wsol.evaluation.pixel import confusion_curves, dice_iou
 from wsol.io import atomic_write_bytes, atomic_write_text
@@ -62,11 +61,11 @@ class PerImageStats:
 
     def pixel_curves(self) -> dict[str, np.ndarray]:
         """Per-image F1⁺, F1⁻, IoU⁺, mIoU (n, n_tau) in percent (NaN rows for images without a mask)."""
-        hist = torch.from_numpy(self.hist.astype(np.float64))
+        hist = self.hist.astype(np.float64)
         curves = dice_iou(*confusion_curves(hist[:, 0], hist[:, 1]))
         out = {}
         for name in _TAU_PIXEL:
-            values = curves[name].numpy() * 100
+            values = np.asarray(curves[name]) * 100
             values[~self.has_mask] = np.nan
             out[name] = values
         return out

@@ -11,6 +11,7 @@ import hashlib
 import os
 import platform
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from wsol.data.format import CLASSES_FILE, DATASET_FILE, METADATA_DIR, read_dataset_info
 from wsol.evaluation.evaluator import EvaluatorConfig
@@ -83,19 +83,35 @@ def dataset_record(data: Path, split: str | None) -> dict[str, Any]:
 
 
 def machine_record() -> dict[str, Any]:
-    """Host, CPU, GPU and the versions of Python, torch and numpy."""
-    cuda = torch.cuda.is_available()
-    return {
+    """Host, CPU, GPU and the versions of Python, torch and numpy.
+
+    torch is described only when the process has already loaded it (a checkpoint evaluation); evaluating
+    ``.npy`` maps never imports it, and then records the installed version only.
+    """
+    record: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return record | {"torch": _installed_version("torch")}
+    cuda = torch.cuda.is_available()
+    return record | {
+        "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "cuda": torch.version.cuda if cuda else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
     }
+
+
+def _installed_version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def evaluator_record(config: EvaluatorConfig) -> dict[str, Any]:
