@@ -1,22 +1,22 @@
 """End-to-end runs of ``wsol train`` on a tiny synthetic dataset (32 px, 32 training images, tiny backbone).
 
-Same seed => identical metrics; SIGKILL mid-epoch + ``--resume`` => the uninterrupted run's metrics; 2 DDP
-processes on gloo => the 1-process metrics; a NaN loss => a clear error naming the step and last checkpoint.
-Runs go through the CLI in subprocesses (single-threaded, as DDP children would be).
+Same seed => identical metrics; SIGKILL anywhere (training step, validation, checkpoint write, final test) +
+``--resume`` => the uninterrupted run; 2 DDP processes on gloo => the 1-process metrics; a NaN loss => a clear
+error naming the step and last checkpoint. Runs go through the CLI in subprocesses (single-threaded, as DDP
+children would be); the kill tests fork them from one process that has imported the engine.
 """
 
 from __future__ import annotations
 
+import csv
+import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from engine_helpers import TINY, cli_env, read_metrics, run_cli, train_command
+from engine_helpers import TINY, ForkServer, read_metrics, run_cli, train_args, train_command
 
 from wsol.methods.cam_baseline import PoolingHeadMethod
 from wsol.training.checkpoint import read_checkpoint
@@ -47,27 +47,72 @@ def test_same_seed_same_metrics(reference: Path, tmp_path: Path) -> None:
     assert first["val"] == second["val"] and first["test"] == second["test"]
 
 
-def test_resume_after_sigkill_reaches_the_same_metrics(reference: Path, tmp_path: Path) -> None:
-    command = train_command(tmp_path, "killed", "trainer.max_epochs=2")
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+def _validation_errors(run_dir: Path) -> list[tuple[int, float]]:
+    """(epoch, val/error) of every validation logged in the CSV logs of all the run's parts."""
+    rows = [
+        row
+        for path in sorted((run_dir / "logs").glob("csv*/metrics.csv"))
+        for row in csv.DictReader(path.read_text().splitlines())
+    ]
+    return sorted((int(row["epoch"]), float(row["val/error"])) for row in rows if row.get("val/error"))
+
+
+def test_resume_after_kills_anywhere_reaches_the_same_run(
+    reference: Path, fork_server: ForkServer, tmp_path: Path
+) -> None:
+    """SIGKILL in a training step, inside validation, inside a checkpoint write (after moving the run folder)
+    and inside the final test; each ``--resume`` continues, and the run ends exactly like the uninterrupted
+    one: same validations, same selected checkpoint, same metrics."""
+    first, moved = tmp_path / "a" / "killed", tmp_path / "b" / "killed"
+    stages = [
+        # kill point, run folder, last.ckpt's (epoch, batches done) after the kill
+        (("training_step", 3), first, [0, 2]),
+        (("validation_step", 1), first, [0, 3]),  # not [0, 4]: the epoch's validation must be redone
+        (("last.ckpt", 2), moved, [1, 0]),  # the epoch-end file is written; killed in the next one
+        (("test_step", 1), moved, [2, 0]),
+    ]
+    for index, (kill, run_dir, position) in enumerate(stages):
+        if run_dir == moved and first.exists():
+            moved.parent.mkdir()
+            shutil.move(first, moved)  # later parts resume in another folder: paths are relative to it
+        argv = train_args(tmp_path / "a", "killed") if index == 0 else ["train", "--resume", str(run_dir)]
+        code, log = fork_server.run(argv, kill=kill)
+        assert code == -signal.SIGKILL, f"{kill}: {log[-3000:]}"
+        assert read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["wsol"]["train_position"] == position
+        assert not (run_dir / "metrics.json").exists()
+        temporaries = list((run_dir / "checkpoints").glob(".*.tmp-*"))
+        assert len(temporaries) == (kill[0] == "last.ckpt"), temporaries  # a resume removes the stale one
+    code, log = fork_server.run(["train", "--resume", str(moved)])
+    assert code == 0, log[-3000:]
+    resumed, expected = read_metrics(moved), read_metrics(reference)
+    assert _validation_errors(moved) == _validation_errors(reference)
+    best = [read_checkpoint(run / "checkpoints" / "best.ckpt")["global_step"] for run in (moved, reference)]
+    assert best[0] == best[1]
+    assert (
+        resumed["global_step"] == expected["global_step"] and resumed["checkpoint"] == expected["checkpoint"]
     )
-    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 240
-    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
-    assert not (tmp_path / "killed" / "metrics.json").exists()
-    epoch, done = read_checkpoint(last)["wsol"]["train_position"]
-    assert epoch == 0 and 0 < done < 4, "the kill should land inside the first epoch"
-    run_cli([sys.executable, "-m", "wsol.cli.main", "train", "--resume", str(tmp_path / "killed")], tmp_path)
-    resumed, expected = read_metrics(tmp_path / "killed"), read_metrics(reference)
-    logs = tmp_path / "killed" / "logs"
-    assert (logs / "csv" / "metrics.csv").is_file() and (logs / "csv-resume1" / "metrics.csv").is_file()
-    assert resumed["global_step"] == expected["global_step"]
     assert resumed["val"] == expected["val"] and resumed["test"] == expected["test"]
+    assert not [p.name for p in (moved / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_resume_after_early_stopping_only_evaluates(fork_server: ForkServer, tmp_path: Path) -> None:
+    """Early stopping ended the run, the final test was killed: the resumed run trains no further epoch."""
+    # Frozen BatchNorm and a negligible lr: epoch 1 repeats epoch 0's val/error, patience 0 stops there.
+    args = train_args(
+        tmp_path,
+        "stopped",
+        "method.name=engine_test_methods:FrozenBatchNormCAM",
+        "optim.lr=1e-12",
+        "trainer.limit_train_batches=1",
+        "trainer.max_epochs=4",
+        "trainer.patience=0",
+    )
+    code, log = fork_server.run(args, kill=("test_step", 1))
+    assert code == -signal.SIGKILL, log[-3000:]
+    code, log = fork_server.run(["train", "--resume", str(tmp_path / "stopped")])
+    assert code == 0, log[-3000:]
+    metrics = read_metrics(tmp_path / "stopped")
+    assert metrics["epochs_trained"] == 2 and metrics["global_step"] == 2
 
 
 def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:

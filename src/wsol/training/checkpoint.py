@@ -6,13 +6,14 @@ import contextlib
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 
 LAST_NAME = "last.ckpt"
 BEST_NAME = "best.ckpt"
@@ -70,8 +71,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class LastCheckpoint(Checkpoint):
     """Refreshes ``<dirpath>/last.ckpt`` every ``every_n_steps`` optimiser steps and at each epoch end.
 
-    As a :class:`Checkpoint` it runs after the module's ``on_train_epoch_end`` (LR and method schedules), so
-    the epoch-end file resumes exactly at the next epoch. ``last_saved`` is what a NaN report points to.
+    As a :class:`Checkpoint` it runs after the module's ``on_train_epoch_end`` (LR and method schedules) and
+    after the epoch's validation, best-checkpoint choice and early-stopping check, so the epoch-end file
+    resumes exactly at the next epoch. ``last_saved`` is what a NaN report points to.
     """
 
     def __init__(self, dirpath: Path, every_n_steps: int) -> None:
@@ -89,9 +91,40 @@ class LastCheckpoint(Checkpoint):
         trainer.save_checkpoint(self.path, weights_only=False)
         self.last_saved = (self.path, trainer.global_step)
 
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if trainer.global_step > 0 and trainer.global_step % self.every_n_steps == 0:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        # Not after an epoch's last batch: validation follows, and a run killed during it must resume before
+        # that batch (re-running it exactly), not after it with the epoch's validation and selection skipped.
+        last_batch = batch_idx + 1 >= trainer.num_training_batches
+        if trainer.global_step > 0 and trainer.global_step % self.every_n_steps == 0 and not last_batch:
             self._save(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._save(trainer)
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose state names files relative to the run folder (``checkpoints/best.ckpt``).
+
+    Lightning stores absolute paths and drops the best score when the folder differs: a moved or copied run
+    folder would resume against the old folder's files. The run folder is the parent of ``dirpath``.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        run_dir = os.path.dirname(str(self.dirpath))
+        return _map_paths(super().state_dict(), lambda path: os.path.relpath(path, run_dir))
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        run_dir = os.path.dirname(str(self.dirpath))  # joining an absolute path (older runs) keeps it
+        super().load_state_dict(_map_paths(state_dict, lambda path: os.path.join(run_dir, path)))
+
+
+def _map_paths(state: dict[str, Any], convert: Callable[[str], str]) -> dict[str, Any]:
+    """``ModelCheckpoint`` state with every file path passed through ``convert``."""
+    state = dict(state)
+    for key in ("dirpath", "best_model_path", "kth_best_model_path", "last_model_path"):
+        if state.get(key):
+            state[key] = convert(state[key])
+    state["best_k_models"] = {convert(path): score for path, score in state.get("best_k_models", {}).items()}
+    return state

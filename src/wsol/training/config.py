@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -179,6 +180,25 @@ def preset_path(name: str) -> Path:
     )
 
 
+def read_yaml(path: Path) -> DictConfig:
+    """A YAML mapping; syntax errors name ``file:line:column`` (PyYAML's marks are 0-based)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: config file not found")
+    try:
+        loaded = OmegaConf.load(path)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"{where}: not valid YAML: {problem}") from None
+    except (OmegaConfBaseException, ValueError) as err:
+        raise ValueError(f"{path}: not a valid YAML config ({err})") from None
+    if not isinstance(loaded, DictConfig):
+        raise ValueError(f"{path}: expected a mapping at the top level, got a list")
+    return loaded
+
+
 def load_config(
     path: Path | None = None,
     overrides: Sequence[str] = (),
@@ -192,15 +212,7 @@ def load_config(
         path = Path(path)
         if not path.is_file() and path.suffix == "":
             path = preset_path(str(path))  # a preset name such as `minmax_entropy` or `paper/glas_minmax`
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: config file not found")
-        try:
-            loaded = OmegaConf.load(path)
-        except (OmegaConfBaseException, ValueError) as err:
-            raise ValueError(f"{path}: not a valid YAML config ({err})") from None
-        if not isinstance(loaded, DictConfig):
-            raise ValueError(f"{path}: expected a mapping at the top level, got a list")
-        config = _merge(config, loaded, str(path))
+        config = _merge(config, read_yaml(path), str(path))
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"override {item!r}: expected KEY=VALUE (e.g. optim.lr=0.1)")

@@ -1,0 +1,68 @@
+"""The run folder of ``wsol train``: unique default names, an exclusive lock, stale temporary files.
+
+A run holds an exclusive ``flock`` on ``RUN/.lock`` (which records its pid) from start to end, so a second
+``wsol train`` or ``--resume`` on the same folder refuses to start instead of interleaving checkpoints and
+logs.
+The kernel releases the lock when the holder dies: a killed run never leaves its folder locked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+LOCK_FILE = ".lock"
+
+
+class RunFolderInUseError(ValueError):
+    """Another process holds the run folder's lock."""
+
+
+@contextlib.contextmanager
+def locked_run_folder(run_dir: Path) -> Iterator[Path]:
+    """Create ``run_dir`` if needed, hold its lock while the block runs; raise if another process holds it."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise RunFolderInUseError(
+                f"{run_dir}: the run folder is in use by another `wsol train` (pid {holder}); "
+                "wait for it to end or choose another name"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield run_dir
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def new_run_folder(output_dir: Path, stem: str) -> Path:
+    """Create and return ``output_dir/stem`` or, if taken, the first free ``stem-2``, ``stem-3``, ...
+
+    ``mkdir`` fails on an existing folder, so runs started in the same second never share a folder.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    number = 1
+    while True:
+        candidate = output_dir / (stem if number == 1 else f"{stem}-{number}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            number += 1
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the ``.NAME.tmp-*`` files a killed atomic write left in ``folder`` (call with the lock held)."""
+    stale = sorted(path for path in Path(folder).glob(".*.tmp-*") if path.is_file())
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
