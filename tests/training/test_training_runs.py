@@ -22,7 +22,8 @@ from wsol.methods.cam_baseline import PoolingHeadMethod
 from wsol.training.checkpoint import read_checkpoint
 from wsol.training.config import load_config
 from wsol.training.module import NonFiniteLossError
-from wsol.training.run import train
+from wsol.training.run import train, train_from_cli
+from wsol.training.run_folder import LOCK_FILE
 
 
 def test_run_folder_and_safe_checkpoints(reference: Path) -> None:
@@ -113,6 +114,42 @@ def test_resume_after_early_stopping_only_evaluates(fork_server: ForkServer, tmp
     assert code == 0, log[-3000:]
     metrics = read_metrics(tmp_path / "stopped")
     assert metrics["epochs_trained"] == 2 and metrics["global_step"] == 2
+
+
+def _modification_times(run_dir: Path) -> dict[Path, int]:
+    return {path: path.stat().st_mtime_ns for path in run_dir.rglob("*") if path.name != LOCK_FILE}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["trainer.max_epochs=1"],
+            r"trainer\.max_epochs=1: .*last\.ckpt has already trained 2 epochs; .*>= 2",
+        ),
+        (["trainer.max_steps=5"], r"trainer\.max_steps=5: .*last\.ckpt has already trained 8 steps"),
+        (
+            ["data.synthetic.num_classes=3"],
+            r"last\.ckpt: the run was trained with 4 classes but the dataset now has 3",
+        ),
+    ],
+    ids=["max_epochs", "max_steps", "classes"],
+)
+def test_resume_refuses_what_cannot_continue_the_run(
+    reference: Path, tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    run_dir = tmp_path / "copy"
+    shutil.copytree(reference, run_dir)
+    before = _modification_times(run_dir)
+    with pytest.raises(ValueError, match=message):
+        train_from_cli(None, overrides, run_dir)
+    assert _modification_times(run_dir) == before
+
+
+def test_resume_with_a_corrupt_saved_config_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("seed: 0\noptim: {lr: 0.1\n")
+    with pytest.raises(ValueError, match=r"config\.yaml:3:1: not valid YAML"):
+        train_from_cli(None, [], tmp_path)
 
 
 def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:

@@ -132,6 +132,22 @@ def _merge(base: DictConfig, other: DictConfig, source: str) -> DictConfig:
     return merged
 
 
+INTEGER_BOUNDS: tuple[tuple[str, int, tuple[int | None, ...]], ...] = (
+    ("trainer.max_epochs", 1, ()),
+    ("trainer.max_steps", 1, (-1,)),
+    ("trainer.check_val_every_n_epoch", 1, ()),
+    ("trainer.checkpoint_every_n_steps", 1, ()),
+    ("trainer.log_every_n_steps", 1, ()),
+    ("trainer.num_nodes", 1, ()),
+    ("trainer.patience", 0, (None,)),
+    ("data.batch_size", 1, ()),
+    ("data.eval_batch_size", 1, (None,)),
+    ("data.images_per_class", 1, ()),
+    ("data.num_workers", 0, ()),
+)
+"""Integer keys: (key, smallest valid value, also accepted: -1 = no step limit, null = off/default)."""
+
+
 def validate_config(config: DictConfig) -> None:
     """Cross-field checks that the schema's types cannot express; raises ValueError naming the key."""
     if config.trainer.select_on not in SELECTION_MODES:
@@ -139,8 +155,11 @@ def validate_config(config: DictConfig) -> None:
             f"trainer.select_on: {config.trainer.select_on!r} is not a selection key; "
             f"expected one of {', '.join(SELECTION_MODES)}"
         )
-    if config.data.batch_size < 1:
-        raise ValueError(f"data.batch_size: expected a positive integer, got {config.data.batch_size}")
+    for key, minimum, also in INTEGER_BOUNDS:
+        value = OmegaConf.select(config, key)
+        if value not in also and value < minimum:
+            alternatives = "".join(f" or {'null' if other is None else other}" for other in also)
+            raise ValueError(f"{key}: expected an integer >= {minimum}{alternatives}, got {value}")
     if config.data.sampler not in (None, "class_balanced"):
         raise ValueError(f"data.sampler: expected null or 'class_balanced', got {config.data.sampler!r}")
     if config.optim.name not in ("sgd", "adam"):
@@ -149,10 +168,6 @@ def validate_config(config: DictConfig) -> None:
         raise ValueError(
             "optim: expected lr > 0, step_size >= 1 and 0 < gamma <= 1, got "
             f"lr={config.optim.lr}, step_size={config.optim.step_size}, gamma={config.optim.gamma}"
-        )
-    if config.trainer.checkpoint_every_n_steps < 1:
-        raise ValueError(
-            f"trainer.checkpoint_every_n_steps: expected >= 1, got {config.trainer.checkpoint_every_n_steps}"
         )
 
 
