@@ -2,11 +2,11 @@
 
 Importing torch and Lightning takes most of a tiny run's time; a child forked from this process (which has
 only imported them) starts like a fresh interpreter without paying for it again. Protocol, one JSON line per
-request on stdin: ``{"argv": [...], "log": PATH, "kill": [POINT, N] or null}``; one line back per request: the
-child's return code (``-9``: killed by SIGKILL). The child writes its stdout and stderr to ``log`` and kills
-itself at the N-th call of POINT: ``training_step``, ``validation_step`` or ``test_step`` (before that hook of
-``WSOLLightningModule`` runs) or a checkpoint file name such as ``last.ckpt`` (its N-th write, once the data
-are in the temporary sibling and before the rename).
+request on stdin: ``{"argv": [...], "cwd": FOLDER, "log": PATH, "kill": [POINT, N] or null}``; one line back
+per request: the child's return code (``-9``: killed by SIGKILL). The child runs in ``cwd``, writes its stdout
+and stderr to ``log`` and kills itself at the N-th call of POINT: ``training_step``, ``validation_step`` or
+``test_step`` (before that hook of ``WSOLLightningModule`` runs) or a checkpoint file name such as
+``last.ckpt`` (its N-th write, once the data are in the temporary sibling and before the rename).
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def _child(request: dict[str, Any]) -> None:
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(log, 1)
         os.dup2(log, 2)
+        os.chdir(request["cwd"])
         if request["kill"]:
             point, n = request["kill"]
             (_kill_in_write if point.endswith(".ckpt") else _kill_in_hook)(point, int(n))

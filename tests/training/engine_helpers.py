@@ -69,12 +69,15 @@ class ForkServer:
             text=True,
         )
 
-    def run(self, argv: list[str], kill: tuple[str, int] | None = None) -> tuple[int, str]:
-        """``wsol ARGV`` killed at ``kill`` (POINT, N) if given: (return code, its stdout + stderr)."""
+    def run(
+        self, argv: list[str], kill: tuple[str, int] | None = None, cwd: Path | None = None
+    ) -> tuple[int, str]:
+        """``wsol ARGV`` in ``cwd``, killed at ``kill`` (POINT, N) if given: return code, stdout + stderr."""
         assert self.process.stdin is not None and self.process.stdout is not None
         self.count += 1
         log = self.logs / f"run{self.count}.log"
-        self.process.stdin.write(json.dumps({"argv": argv, "log": str(log), "kill": kill}) + "\n")
+        request = {"argv": argv, "cwd": str(cwd or self.logs), "log": str(log), "kill": kill}
+        self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         ready, _, _ = select.select([self.process.stdout], [], [], 900)
         assert ready, f"wsol {' '.join(argv)}: no answer in 900 s"

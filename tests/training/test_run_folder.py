@@ -15,6 +15,7 @@ from wsol.cli.main import main
 from wsol.training.checkpoint import BestCheckpoint
 from wsol.training.config import load_config
 from wsol.training.run import run_dir_for
+from wsol.training.run_folder import locked_run_folder
 
 HOLD_LOCK = """
 import sys
@@ -75,3 +76,14 @@ def test_default_run_names_are_unique(tmp_path: Path) -> None:
     assert folders[1].name == f"{folders[0].name}-2"
     named = load_config(None, [f"output_dir={tmp_path}", "name=mine"])
     assert run_dir_for(named) == run_dir_for(named) == tmp_path.resolve() / "mine"
+
+
+def test_an_output_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match=r"^output_dir: cannot create .*file/cam-.*\(Not a directory\)"):
+        run_dir_for(load_config(None, [f"output_dir={blocker}"]))
+    with pytest.raises(ValueError, match=r"file/run: cannot create the run folder or its lock \(Not a dir"):
+        with locked_run_folder(blocker / "run"):
+            pass
+    assert blocker.read_text() == "not a folder"

@@ -83,7 +83,7 @@ def test_resume_after_kills_anywhere_reaches_the_same_run(
         assert not (run_dir / "metrics.json").exists()
         temporaries = list((run_dir / "checkpoints").glob(".*.tmp-*"))
         assert len(temporaries) == (kill[0] == "last.ckpt"), temporaries  # a resume removes the stale one
-    code, log = fork_server.run(["train", "--resume", str(moved)])
+    code, log = fork_server.run(["train", "--resume", moved.name], cwd=moved.parent)  # a relative path
     assert code == 0, log[-3000:]
     resumed, expected = read_metrics(moved), read_metrics(reference)
     assert _validation_errors(moved) == _validation_errors(reference)
@@ -132,8 +132,12 @@ def _modification_times(run_dir: Path) -> dict[Path, int]:
             ["data.synthetic.num_classes=3"],
             r"last\.ckpt: the run was trained with 4 classes but the dataset now has 3",
         ),
+        (
+            ["method.options.head=wgap"],
+            r"last\.ckpt: the saved weights do not fit .*: missing method\.classifier\.head\.fc\.bias; ",
+        ),
     ],
-    ids=["max_epochs", "max_steps", "classes"],
+    ids=["max_epochs", "max_steps", "classes", "architecture"],
 )
 def test_resume_refuses_what_cannot_continue_the_run(
     reference: Path, tmp_path: Path, overrides: list[str], message: str

@@ -257,7 +257,7 @@ class WSOLLightningModule(L.LightningModule):
             "method_state": self.method.extra_state_for_checkpoint(),
             "train_position": list(self.train_position),
             "rng": _rng_state(),
-            "stopped": bool(self.trainer.should_stop),
+            "stopped": bool(self._trainer is not None and self._trainer.should_stop),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

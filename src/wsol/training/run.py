@@ -122,9 +122,9 @@ def run_dir_for(config: DictConfig) -> Path:
     )
 
 
-def check_resume(last_path: Path, config: DictConfig, num_classes: int) -> None:
-    """Refuse a resume that cannot continue the saved run: another number of classes, or a ``max_epochs`` /
-    ``max_steps`` below what ``last.ckpt`` has already trained."""
+def check_resume(last_path: Path, config: DictConfig, num_classes: int) -> dict[str, Any]:
+    """Read ``last.ckpt``; refuse a resume that cannot continue the saved run: another number of classes,
+    or a ``max_epochs`` / ``max_steps`` below what it has already trained."""
     checkpoint = read_checkpoint(last_path)
     state = checkpoint.get(CHECKPOINT_KEY)
     if not isinstance(state, dict):
@@ -148,6 +148,28 @@ def check_resume(last_path: Path, config: DictConfig, num_classes: int) -> None:
             f"trainer.max_steps={config.trainer.max_steps}: {last_path} has already trained {steps} steps; "
             f"resume with trainer.max_steps >= {steps} (or -1) or start a new run"
         )
+    return checkpoint
+
+
+def check_weights_fit(last_path: Path, saved: Mapping[str, Any], module: WSOLLightningModule) -> None:
+    """Refuse a resume whose configured model differs from the saved weights (names and shapes)."""
+    shapes = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    saved_shapes = {name: tuple(value.shape) for name, value in saved.items()}
+    if shapes == saved_shapes:
+        return
+    differences = [
+        *(f"missing {name}" for name in sorted(shapes.keys() - saved_shapes.keys())),
+        *(f"unexpected {name}" for name in sorted(saved_shapes.keys() - shapes.keys())),
+        *(
+            f"{name} is {saved_shapes[name]} in the checkpoint, {shape} in the model"
+            for name, shape in sorted(shapes.items())
+            if name in saved_shapes and saved_shapes[name] != shape
+        ),
+    ]
+    raise ValueError(
+        f"{last_path}: the saved weights do not fit the configured model (were method.name or method.options "
+        f"changed?): {'; '.join(differences[:4])}{' ...' if len(differences) > 4 else ''}"
+    )
 
 
 def _trainer(config: DictConfig, run_dir: Path, callbacks: list[Any], loggers: list[Any] | bool) -> L.Trainer:
@@ -195,9 +217,8 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
     if resume and not last_path.is_file():
         raise FileNotFoundError(f"{last_path}: no checkpoint to resume from in run folder {run_dir}")
     with locked_run_folder(run_dir) if is_launcher() else contextlib.nullcontext():
-        if resume:
-            check_resume(last_path, config, info.num_classes)
-        elif last_path.exists():
+        saved = check_resume(last_path, config, info.num_classes)["state_dict"] if resume else None
+        if not resume and last_path.exists():
             raise ValueError(
                 f"{run_dir}: the run folder already has checkpoints; use --resume or another name"
             )
@@ -207,6 +228,9 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
         L.seed_everything(config.seed, workers=True, verbose=False)
         method = instantiate_method(config.method.name, info.num_classes, plain["method"]["options"])
         module = WSOLLightningModule(method, plain, class_names=info.class_names)
+        if saved is not None:
+            check_weights_fit(last_path, saved, module)
+            del saved
         datamodule = WSOLDataModule(root, plain["data"], seed=config.seed)
         if is_launcher():
             atomic_write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(plain)))

@@ -25,8 +25,11 @@ class RunFolderInUseError(ValueError):
 def locked_run_folder(run_dir: Path) -> Iterator[Path]:
     """Create ``run_dir`` if needed, hold its lock while the block runs; raise if another process holds it."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise ValueError(f"{run_dir}: cannot create the run folder or its lock ({err.strerror})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -48,16 +51,16 @@ def new_run_folder(output_dir: Path, stem: str) -> Path:
 
     ``mkdir`` fails on an existing folder, so runs started in the same second never share a folder.
     """
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     number = 1
     while True:
-        candidate = output_dir / (stem if number == 1 else f"{stem}-{number}")
+        candidate = Path(output_dir) / (stem if number == 1 else f"{stem}-{number}")
         try:
-            candidate.mkdir()
+            candidate.mkdir(parents=True)
             return candidate
         except FileExistsError:
             number += 1
+        except OSError as err:
+            raise ValueError(f"output_dir: cannot create {candidate} ({err.strerror})") from None
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
