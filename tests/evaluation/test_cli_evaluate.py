@@ -114,3 +114,22 @@ def test_missing_map_and_bad_data_folder_are_clear_errors(tmp_path: Path) -> Non
 
     with pytest.raises(ValueError, match="bad.npy"):
         load_scoremap(tmp_path / "maps" / "bad.npy")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_a_non_finite_map_is_named_by_its_file(tmp_path: Path, bad: float, normalize: bool) -> None:
+    records = _records()
+    write_dataset(tmp_path / "data", DatasetInfo(name="toy", num_classes=2, splits=[]), {"test": records})
+    _maps(tmp_path / "maps", records)
+    broken = tmp_path / "maps" / "b" / "two.jpg.npy"
+    scoremap = np.load(broken)
+    scoremap[3, 4] = bad
+    np.save(broken, scoremap)
+    argv = ["--maps", str(tmp_path / "maps"), "--data", str(tmp_path / "data"), "--split", "test"]
+    argv += ["--out", str(tmp_path / "out"), "--normalize" if normalize else "--no-normalize"]
+    if normalize and np.isnan(bad):  # wsolevaluation's rule: a NaN map is scored as an all-zero map
+        assert _run(argv) == 0
+        return
+    with pytest.raises(ValueError, match=rf"{broken}: score map (contains NaN|holds 1 infinite|values must)"):
+        _run(argv)

@@ -385,7 +385,7 @@ def test_checkpoint_errors_name_the_file(tmp_path: Path) -> None:
         load_trained_method(foreign, "classifier_checkpoint")
     corrupt = tmp_path / "corrupt.ckpt"
     corrupt.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="corrupt.ckpt is not a readable checkpoint"):
+    with pytest.raises(ValueError, match=r"classifier_checkpoint: .*corrupt\.ckpt: not a PyTorch checkpoint"):
         WeightMapMethod(3, classifier_checkpoint=str(corrupt))
 
 

@@ -192,6 +192,9 @@ def test_registry_lists_every_contract_name() -> None:
         "vgg16",
         "inception_v3",
         "tiny",
+        "efficientnet_lite0",
+        "efficientnet_lite1",
+        "efficientnet_lite2",
     }
 
 

@@ -28,10 +28,12 @@ TINY = [
 
 def cli_env() -> dict[str, str]:
     env = dict(os.environ)
+    paths = env.get("PYTHONPATH", "").split(os.pathsep)
     env.update(
         OMP_NUM_THREADS="1",
         MKL_NUM_THREADS="1",
-        PYTHONPATH=os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]),
+        # Absolute: the runs start in temporary folders, where PYTHONPATH=src would find nothing.
+        PYTHONPATH=os.pathsep.join([str(HERE), *(os.path.abspath(p) for p in paths if p)]),
     )
     return env
 

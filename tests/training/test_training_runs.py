@@ -99,10 +99,11 @@ def test_resume_after_kills_anywhere_reaches_the_same_run(
 def test_resume_after_early_stopping_only_evaluates(fork_server: ForkServer, tmp_path: Path) -> None:
     """Early stopping ended the run, the final test was killed: the resumed run trains no further epoch."""
     # Frozen BatchNorm and a negligible lr: epoch 1 repeats epoch 0's val/error, patience 0 stops there.
+    method = "method.name=engine_test_methods:FrozenBatchNormCAM"
     args = train_args(
         tmp_path,
         "stopped",
-        "method.name=engine_test_methods:FrozenBatchNormCAM",
+        method,
         "optim.lr=1e-12",
         "trainer.limit_train_batches=1",
         "trainer.max_epochs=4",
@@ -110,7 +111,7 @@ def test_resume_after_early_stopping_only_evaluates(fork_server: ForkServer, tmp
     )
     code, log = fork_server.run(args, kill=("test_step", 1))
     assert code == -signal.SIGKILL, log[-3000:]
-    code, log = fork_server.run(["train", "--resume", str(tmp_path / "stopped")])
+    code, log = fork_server.run(["train", "--resume", str(tmp_path / "stopped"), method])
     assert code == 0, log[-3000:]
     metrics = read_metrics(tmp_path / "stopped")
     assert metrics["epochs_trained"] == 2 and metrics["global_step"] == 2

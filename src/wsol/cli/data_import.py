@@ -23,7 +23,15 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
     importer.add_argument(
         "--src", type=Path, required=True, help="the dataset's folder in its official layout"
     )
-    importer.add_argument("--out", type=Path, required=True, help="output folder (replaced atomically)")
+    importer.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output folder: new, empty, or a dataset to replace with --force",
+    )
+    importer.add_argument(
+        "--force", action="store_true", help="replace an existing dataset of this library at --out"
+    )
     importer.add_argument(
         "--seed",
         type=int,
@@ -52,7 +60,13 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
 
 def _run_import(args: argparse.Namespace) -> int:
     report = import_dataset(
-        args.name, args.src, args.out, seed=args.seed, copy=args.copy, progress=not args.quiet
+        args.name,
+        args.src,
+        args.out,
+        seed=args.seed,
+        copy=args.copy,
+        progress=not args.quiet,
+        overwrite=args.force,
     )
     print(report.format())
     return 0

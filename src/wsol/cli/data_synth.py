@@ -58,7 +58,9 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--random-pose", action="store_true", help="draw each glyph in a random rotation/flip (harder)"
     )
-    parser.add_argument("--force", action="store_true", help="replace an existing non-empty --out folder")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing dataset of this library at --out"
+    )
     parser.set_defaults(func=_run)
 
 

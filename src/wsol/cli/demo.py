@@ -1,12 +1,16 @@
 """``wsol demo``: the main job on the embedded default.
 
-Generates the synthetic benchmark, trains a CAM-Avg baseline and min-max entropy with recursive erasing (seed
-``000``) on the CPU, evaluates both on the test split, and writes a results folder::
+First, with no training, localizes the shipped sample photos with EfficientNet-Lite0's ImageNet classifier
+and classic CAM (``OUT/imagenet/``, as ``wsol localize --imagenet``; skipped with a note when the
+``pretrained`` extra is not installed). Then generates the synthetic benchmark, trains a CAM-Avg baseline
+and min-max entropy with recursive erasing (seed ``000``) on the CPU, evaluates both on the test split, and
+writes a results folder::
 
     OUT/metrics.md, OUT/metrics.json       the comparison table (test split, GT-known maps)
     OUT/<method>/metrics.json, *.png       each method's full metrics, tau curves and PR curves
     OUT/overlays/<image>.png               image + ground truth | CAM-Avg | min-max entropy, side by side
     OUT/runs/<method>/                     the training runs (config, checkpoints, logs)
+    OUT/imagenet/<photo>_*                 top-5 ImageNet classes, map, mask, boxes, overlay per photo
 """
 
 from __future__ import annotations
@@ -133,6 +137,32 @@ def _write_overlays(root: Path, checkpoints: dict[str, Path], out_dir: Path, cou
     return written
 
 
+IMAGENET_BACKBONE = "efficientnet_lite0"
+
+
+def _imagenet_part(out_dir: Path) -> None:
+    """Zero-training localization of the sample photos with ImageNet weights (needs the pretrained extra)."""
+    from wsol.cli.localize import write_localization
+    from wsol.data.sample_photos import SAMPLE_PHOTOS, sample_photo
+    from wsol.models.weights import WeightsUnavailableError
+    from wsol.training.inference import imagenet_method, predict_images
+
+    try:
+        loaded = imagenet_method(IMAGENET_BACKBONE)
+    except WeightsUnavailableError as err:
+        print(f"[demo] skipping the ImageNet part: {err}", flush=True)
+        return
+    photos = [sample_photo(name) for name in SAMPLE_PHOTOS]
+    for item in predict_images(loaded.method, loaded.config, photos):
+        prediction = write_localization(item, loaded.class_names, out_dir)
+        best = prediction["top5"][0]
+        print(
+            f"[demo] {IMAGENET_BACKBONE} (ImageNet, no training) on {item.path.name}: {best['name']} "
+            f"(p={best['probability']:.2f}) -> {out_dir / (item.path.stem + '_overlay.png')}",
+            flush=True,
+        )
+
+
 def run_demo(args: argparse.Namespace) -> int:
     # Lightning and the engine load only when the demo runs, not for every `wsol` command.
     from wsol.evaluation import EvaluatorConfig
@@ -142,6 +172,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from wsol.training.run import resolve_data_root, train
 
     out: Path = args.out.absolute()
+    _imagenet_part(out / "imagenet")
     rows: dict[str, dict[str, object]] = {}
     seconds: dict[str, float] = {}
     checkpoints: dict[str, Path] = {}

@@ -15,6 +15,7 @@ import torch
 
 from wsol.evaluation import EvaluationResult, EvaluatorConfig, WSOLEvaluator
 from wsol.evaluation.maps_io import iterate_samples, load_ground_truth
+from wsol.evaluation.parity import check_scoremap
 from wsol.io import atomic_write_text
 
 _BATCH = 32
@@ -31,6 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--maps", type=Path, help="folder of <image_id>.npy score maps (wsolevaluation layout)"
     )
     source.add_argument("--checkpoint", type=Path, help="checkpoint written by `wsol train`")
+    source.add_argument(
+        "--baseline",
+        choices=("all_ones", "center"),
+        help="a trivial baseline that needs no training (wsol.methods.baselines)",
+    )
+    parser.add_argument(
+        "--frame-size",
+        type=int,
+        default=224,
+        help="--baseline: square frame for images of varying sizes (default 224, as data.frame_size)",
+    )
     parser.add_argument("--data", type=Path, required=True, help="dataset folder, or a metadata split folder")
     parser.add_argument("--split", default=None, help="split name (not needed for a metadata split folder)")
     parser.add_argument("--mask-root", type=Path, default=None, help="mask PNG root of a raw metadata split")
@@ -54,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--normalize",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="min-max normalise each map (default: off for --maps, whose maps must be in [0, 1]; else on)",
+        help="min-max normalise each map (default: off for --maps and --baseline, whose maps lie in [0, 1]; "
+        "on for --checkpoint)",
     )
     parser.add_argument("--workers", type=int, default=0, help="processes for box extraction (0: in-process)")
     parser.set_defaults(func=run)
@@ -100,6 +113,8 @@ def evaluate_maps(
             pending.clear()
 
         for sample in iterate_samples(maps_dir, truth, truncate_boxes=config.parity is not None):
+            if not config.normalize:  # the evaluator would name only the batch position
+                check_scoremap(sample.scoremap, str(sample.path))
             if pending and (
                 sample.scoremap.shape != pending[0].scoremap.shape
                 or sample.scoremap.dtype != pending[0].scoremap.dtype
@@ -152,6 +167,15 @@ def run(args: argparse.Namespace) -> int:
         normalize = False if args.normalize is None else args.normalize
         result = evaluate_maps(args.maps, args.data, args.split, _config(args, normalize), args.mask_root)
         written = write_outputs(result, args.out)
+    elif args.baseline is not None:
+        from wsol.training.inference import evaluate_baseline
+
+        if args.split is None:
+            raise ValueError("--split: required with --baseline")
+        normalize = False if args.normalize is None else args.normalize
+        config = _config(args, normalize)
+        result = evaluate_baseline(args.baseline, args.data, args.split, args.out, config, args.frame_size)
+        written = [args.out / "metrics.json", *write_outputs(result, args.out, metrics=False)]
     else:
         from wsol.training.inference import evaluate_checkpoint
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 # Each module defines ``register(subparsers)`` and sets ``func`` on its parsers; ``data_*`` modules register
 # under the ``wsol data`` group instead.
 COMMAND_MODULES = ("wsol.cli.train", "wsol.cli.evaluate", "wsol.cli.localize", "wsol.cli.demo")
-DATA_COMMAND_MODULES = ("wsol.cli.data_synth", "wsol.cli.data_import")
+DATA_COMMAND_MODULES = ("wsol.cli.data_synth", "wsol.cli.data_import", "wsol.cli.data_repoint")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
         # Library errors carry the file/argument and what was expected; show them without a traceback.
         print(f"wsol {args.command}: error: {err}", file=sys.stderr)
         return 2

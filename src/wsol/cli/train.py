@@ -24,6 +24,11 @@ def register(commands: Any) -> None:
         "--config", type=Path, default=None, help="YAML config file or preset name (e.g. minmax_entropy)"
     )
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="run folder to continue")
+    parser.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="train although an image is in two splits (a warning instead of an error; data.allow_overlap)",
+    )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (dot-list)")
     parser.set_defaults(func=run)
 
@@ -33,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from wsol.training.run import is_launcher, train_from_cli
 
     try:
-        result = train_from_cli(args.config, args.overrides, args.resume)
+        overrides = [*args.overrides, *(["data.allow_overlap=true"] if args.allow_overlap else [])]
+        result = train_from_cli(args.config, overrides, args.resume)
     except NonFiniteLossError as err:
         print(f"wsol train: error: {err}", file=sys.stderr)
         return 3

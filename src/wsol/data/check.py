@@ -19,6 +19,7 @@ from tqdm import tqdm
 from wsol.data.format import DatasetFormatError, DatasetInfo, ImageRecord, read_dataset_info, read_split
 from wsol.data.images import read_mask
 from wsol.data.importers.base import probe_image
+from wsol.data.splits import split_overlaps
 
 MAX_LISTED_PROBLEMS = 20
 
@@ -84,6 +85,11 @@ class CheckReport:
             f"dataset {info.name!r} at {self.root}",
             f"{info.num_classes} classes, splits {', '.join(info.splits)}",
             f"image root {info.resolve_image_root(self.root)}",
+            *(
+                [f"no-object classes (no mask or box; classified only): {info.no_object_classes}"]
+                if info.no_object_classes
+                else []
+            ),
             "",
             f"{'split':<8}{'images':>8}{'masks':>8}{'boxed':>8}   width range   height range",
         ]
@@ -215,7 +221,7 @@ def check_dataset(root: Path, *, decode: bool = False, progress: bool = False) -
     if not image_root.is_dir():
         problems.append(f"{image_root}: image root not found (dataset.json image_root={info.image_root!r})")
     splits: list[SplitSummary] = []
-    first_split_of: dict[str, str] = {}
+    records_by_split: dict[str, list[ImageRecord]] = {}
     for split in info.splits:
         try:
             records = read_split(root, split)
@@ -225,9 +231,6 @@ def check_dataset(root: Path, *, decode: bool = False, progress: bool = False) -
         summary = SplitSummary(split, per_class=[0] * info.num_classes)
         for record in tqdm(records, desc=f"check {split}", unit="img", disable=not progress):
             summary.per_class[record.label] += 1
-            other = first_split_of.setdefault(record.image_id, split)
-            if other != split:
-                problems.append(f"image {record.image_id!r} is in both split {other!r} and split {split!r}")
             _check_record(record, image_root, mask_root, summary, decode, problems)
         empty = [k for k, count in enumerate(summary.per_class) if count == 0]
         if empty:
@@ -235,4 +238,7 @@ def check_dataset(root: Path, *, decode: bool = False, progress: bool = False) -
                 f"split {split!r} has no image of class(es) {empty[:10]}{' ...' if len(empty) > 10 else ''}"
             )
         splits.append(summary)
+        records_by_split[split] = records
+    for image_id, first, other in split_overlaps(records_by_split):
+        problems.append(f"image {image_id!r} is in both split {first!r} and split {other!r}")
     return CheckReport(root=root, info=info, splits=splits, problems=problems, warnings=warnings)

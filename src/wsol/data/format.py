@@ -14,10 +14,17 @@ Localization Methods Right", CVPR 2020) so that its folders read as they are::
                                    ``image_id,mask_path,ignore_path`` as in wsolevaluation's OpenImages
         masks.txt                  optional (our extension): ``image_id,mask_path,ignore_path``, so that a
                                    dataset can carry boxes *and* masks
+        extra_boxes.txt            optional (our extension): ``image_id,kind,x0,y0,x1,y1``, boxes that box
+                                   metrics do not use: ``object`` (the whole-object box of a mask), ``head``
+                                   (Oxford-IIIT Pet head boxes)
 
 Mask files are greyscale PNGs, foreground = value > 0 (instance-labelled masks keep their ids); several
 lines for one image are instance masks whose union is the foreground. The ignore path is given on the first
 mask line of an image only (wsolevaluation's rule); ignore pixels are excluded from pixel metrics.
+
+"No object": ``dataset.json``'s ``no_object_classes`` lists the classes whose images show no object (BUSI's
+``normal``). Their records carry no mask and no box; they are classified but left out of every localization
+metric (``docs/data.md``).
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class ImageRecord:
     boxes: tuple[Box, ...] = ()
     mask_paths: tuple[str, ...] = ()
     ignore_path: str | None = None
+    extra_boxes: tuple[tuple[str, Box], ...] = ()
 
     @property
     def has_mask(self) -> bool:
@@ -68,9 +76,18 @@ class DatasetInfo:
     mask_root: str = "masks"
     class_names: list[str] = field(default_factory=list)
     extra: dict[str, object] = field(default_factory=dict)
+    no_object_classes: list[int] = field(default_factory=list)
 
     def resolve_image_root(self, root: Path) -> Path:
-        return (root / self.image_root).resolve()
+        """The image root (relative to ``root`` unless absolute); a clear error when it has moved."""
+        path = (root / self.image_root).resolve()
+        if not path.is_dir():
+            raise DatasetFormatError(
+                f"{Path(root) / DATASET_FILE}: image root {path} not found. The images are read in place "
+                "from the folder given to `wsol data import`; if it moved, re-point the dataset with "
+                f"`wsol data repoint {root} --image-root NEW_FOLDER` (or re-import with --copy)"
+            )
+        return path
 
     def resolve_mask_root(self, root: Path) -> Path:
         return (root / self.mask_root).resolve()
@@ -201,6 +218,7 @@ def read_split_metadata(split_dir: Path, num_classes: int | None = None) -> list
                 if ignore_path:
                     ignores[image_id] = ignore_path
 
+    extra_boxes = _read_extra_boxes(split_dir / "extra_boxes.txt", seen)
     records = []
     for image_id in image_ids:
         if image_id not in labels:
@@ -217,9 +235,26 @@ def read_split_metadata(split_dir: Path, num_classes: int | None = None) -> list
                 boxes=tuple(boxes.get(image_id, ())),
                 mask_paths=tuple(masks.get(image_id, ())),
                 ignore_path=ignores.get(image_id),
+                extra_boxes=tuple(extra_boxes.get(image_id, ())),
             )
         )
     return records
+
+
+def _read_extra_boxes(path: Path, known: Mapping[str, int]) -> dict[str, list[tuple[str, Box]]]:
+    """``{image_id: [(kind, box), ...]}`` from the optional ``extra_boxes.txt``."""
+    extra: dict[str, list[tuple[str, Box]]] = {}
+    if not path.is_file():
+        return extra
+    for lineno, line in _numbered_lines(path):
+        image_id, kind, *values = _split_fields(path, lineno, line, 6)
+        if image_id not in known:
+            raise DatasetFormatError(f"{path}:{lineno}: unknown image id {image_id!r}")
+        x0, y0, x1, y1 = (float(_to_number(path, lineno, v, float)) for v in values)
+        if not kind or x1 < x0 or y1 < y0:
+            raise DatasetFormatError(f"{path}:{lineno}: expected a kind and x0 <= x1, y0 <= y1: {line!r}")
+        extra.setdefault(image_id, []).append((kind, (x0, y0, x1, y1)))
+    return extra
 
 
 def _format_number(value: float) -> str:
@@ -231,7 +266,7 @@ def write_split_metadata(split_dir: Path, records: Sequence[ImageRecord]) -> Non
     if not records:
         raise DatasetFormatError(f"{split_dir}: refusing to write an empty split")
     split_dir.mkdir(parents=True, exist_ok=True)
-    ids, labels, sizes, boxes, masks = [], [], [], [], []
+    ids, labels, sizes, boxes, masks, extra = [], [], [], [], [], []
     seen: set[str] = set()
     for record in records:
         if record.image_id in seen:
@@ -243,6 +278,10 @@ def write_split_metadata(split_dir: Path, records: Sequence[ImageRecord]) -> Non
         labels.append(f"{record.image_id},{record.label}")
         sizes.append(f"{record.image_id},{record.width},{record.height}")
         boxes.extend(f"{record.image_id}," + ",".join(_format_number(v) for v in box) for box in record.boxes)
+        extra.extend(
+            f"{record.image_id},{kind}," + ",".join(_format_number(v) for v in box)
+            for kind, box in record.extra_boxes
+        )
         for index, mask_path in enumerate(record.mask_paths):
             ignore = record.ignore_path if (index == 0 and record.ignore_path) else ""
             masks.append(f"{record.image_id},{mask_path},{ignore}")
@@ -252,6 +291,7 @@ def write_split_metadata(split_dir: Path, records: Sequence[ImageRecord]) -> Non
         "image_sizes.txt": sizes,
         "localization.txt": boxes,
         "masks.txt": masks,
+        "extra_boxes.txt": extra,
     }
     for name, lines in files.items():
         if lines or name in ("image_ids.txt", "class_labels.txt", "image_sizes.txt"):
@@ -272,6 +312,11 @@ def write_dataset(root: Path, info: DatasetInfo, splits: Mapping[str, Sequence[I
                     f"split {split!r}: label {record.label} of {record.image_id!r} "
                     f"outside 0..{info.num_classes - 1}"
                 )
+            if record.label in info.no_object_classes and (record.has_mask or record.boxes):
+                raise DatasetFormatError(
+                    f"split {split!r}: {record.image_id!r} has a mask or boxes but its class "
+                    f"{record.label} is a no-object class"
+                )
         write_split_metadata(root / METADATA_DIR / split, records)
     payload = {
         "format_version": FORMAT_VERSION,
@@ -281,6 +326,7 @@ def write_dataset(root: Path, info: DatasetInfo, splits: Mapping[str, Sequence[I
         "image_root": info.image_root,
         "mask_root": info.mask_root,
         "extra": info.extra,
+        "no_object_classes": sorted(info.no_object_classes),
     }
     (root / DATASET_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if info.class_names:
@@ -327,6 +373,7 @@ def read_dataset_info(root: Path) -> DatasetInfo:
         mask_root=str(payload.get("mask_root", "masks")),
         class_names=class_names,
         extra=dict(payload.get("extra", {})),
+        no_object_classes=[int(c) for c in payload.get("no_object_classes", [])],
     )
 
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from wsol.data.format import METADATA_DIR, DatasetFormatError, DatasetInfo, ImageRecord, write_dataset
 from wsol.data.images import write_png
+from wsol.data.output import check_output_folder
 from wsol.io import atomic_directory
 
 GENERATOR_VERSION = 1
@@ -535,11 +536,8 @@ def generate_synthetic(
         raise TypeError("generate_synthetic: pass a SynthConfig or keyword options, not both")
     config = config if config is not None else SynthConfig(**options)  # type: ignore[arg-type]
     out = Path(out)
-    if out.exists() and not overwrite and any(out.iterdir()):
-        raise FileExistsError(
-            f"{out}: exists and is not empty; pass overwrite=True (CLI: --force) to replace it"
-        )
-    with atomic_directory(out) as tmp:
+    check_output_folder(out, force=overwrite)
+    with atomic_directory(out, check=lambda: check_output_folder(out, force=overwrite)) as tmp:
         splits: dict[str, list[ImageRecord]] = {}
         for split in SPLITS:
             records = []

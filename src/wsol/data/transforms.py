@@ -4,9 +4,9 @@ A sample is transformed jointly: ``image`` (3, H, W) float in [0, 1], ``mask`` (
 ``ignore`` (1, H, W) bool and ``boxes`` (N, 4) ``x0, y0, x1, y1`` in continuous pixel coordinates (pixel ``i``
 covers ``[i, i + 1)``). Order (train): resize keeping the aspect ratio → reflect padding → random crop →
 colour jitter → flips → rotation by a multiple of 90° → normalisation. Eval: resize (or a fixed
-``eval_resize``) → normalisation. Geometric steps are exact torch index operations drawn from a per-sample
-seed (so the result of sample ``i`` does not depend on the number of DataLoader workers); colour jitter is
-``kornia.augmentation.ColorJitter``.
+``eval_resize``) → normalisation. ``frame`` resizes to a fixed square frame in both. Geometric steps are
+exact torch index operations drawn from a per-sample seed (so the result of sample ``i`` does not depend on
+the number of DataLoader workers); colour jitter is ``kornia.augmentation.ColorJitter``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ class TransformConfig:
     * ``mean``/``std``: normalisation (R1: 0.5 / 0.5 for every dataset).
     * ``eval_resize``: evaluation resizes the whole image to this fixed ``(height, width)`` (wsolevaluation:
       224 × 224) instead of applying ``image_size``/``upscale_small_side``.
+    * ``frame``: training and evaluation resize the whole image to ``frame × frame`` first (aspect ratio not
+      kept, as wsolevaluation's evaluation frame): the variable-size policy (``wsol.data.size_policy``).
     """
 
     image_size: int | None = None
@@ -54,16 +56,20 @@ class TransformConfig:
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     eval_resize: tuple[int, int] | None = None
+    frame: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("image_size", "upscale_small_side", "crop_size"):
+        for name in ("image_size", "upscale_small_side", "crop_size", "frame"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(
                     f"TransformConfig.{name}: expected a positive integer or None, got {value!r}"
                 )
-        if self.image_size is not None and self.upscale_small_side is not None:
-            raise ValueError("TransformConfig: set image_size or upscale_small_side, not both")
+        resizes = [name for name in ("image_size", "upscale_small_side", "frame") if getattr(self, name)]
+        if len(resizes) > 1:
+            raise ValueError(
+                f"TransformConfig: set one of image_size, upscale_small_side or frame, not both: {resizes}"
+            )
         if not 0.0 <= self.pad_fraction < 1.0:
             raise ValueError(
                 f"TransformConfig.pad_fraction: expected a value in [0, 1), got {self.pad_fraction}"
@@ -253,16 +259,30 @@ class JointTransform:
         if self.train and self.config.color_jitter is not None:
             self._jitter = K.ColorJitter(*self.config.color_jitter, p=1.0)
 
+    def resize_policy(self) -> dict[str, Any]:
+        """Settings of the deterministic resize step (:meth:`resize`), what a decoded-image cache keys on."""
+        cfg = self.config
+        if not self.train and cfg.eval_resize is not None:
+            return {"eval_resize": list(cfg.eval_resize)}
+        return {"frame": cfg.frame, "image_size": cfg.image_size, "upscale": cfg.upscale_small_side}
+
+    def resize(self, sample: Sample) -> Sample:
+        """The deterministic resize step alone (a no-op on a sample it already resized)."""
+        cfg = self.config
+        height, width = sample[0].shape[-2:]
+        if not self.train and cfg.eval_resize is not None:
+            return resize_sample(sample, cfg.eval_resize)
+        if cfg.frame is not None:
+            return resize_sample(sample, (cfg.frame, cfg.frame))
+        if cfg.image_size is not None:
+            return resize_sample(sample, aspect_size(height, width, cfg.image_size))
+        if cfg.upscale_small_side is not None and min(height, width) < cfg.upscale_small_side:
+            return resize_sample(sample, aspect_size(height, width, cfg.upscale_small_side))
+        return sample
+
     def __call__(self, image: Tensor, mask: Tensor, ignore: Tensor, boxes: Tensor, seed: int = 0) -> Sample:
         cfg = self.config
-        sample: Sample = (image, mask, ignore, boxes.reshape(-1, 4).float())
-        height, width = image.shape[-2:]
-        if not self.train and cfg.eval_resize is not None:
-            sample = resize_sample(sample, cfg.eval_resize)
-        elif cfg.image_size is not None:
-            sample = resize_sample(sample, aspect_size(height, width, cfg.image_size))
-        elif cfg.upscale_small_side is not None and min(height, width) < cfg.upscale_small_side:
-            sample = resize_sample(sample, aspect_size(height, width, cfg.upscale_small_side))
+        sample = self.resize((image, mask, ignore, boxes.reshape(-1, 4).float()))
         if self.train:
             height, width = sample[0].shape[-2:]
             sample = reflect_pad_sample(

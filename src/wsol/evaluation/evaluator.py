@@ -127,6 +127,7 @@ class EvaluationResult:
     num_box_images: int
     num_mask_images: int
     num_degenerate_maps: int
+    num_no_object_images: int = 0
     top1_acc: float | None = None
     top5_acc: float | None = None
     top1_err: float | None = None
@@ -197,7 +198,8 @@ class WSOLEvaluator:
         n_tau, n_iou, n_bins = len(self._taus), len(self.config.iou_thresholds), len(self._edges) - 1
         n_recall = len(self._recall_axis)
         self.stats: dict[str, np.ndarray] = {
-            "counts": np.zeros(6),  # images, classified, box images, box images with logits, mask, degenerate
+            # images, classified, box images, box images with logits, mask, degenerate, no object
+            "counts": np.zeros(7),
             "classification": np.zeros(2),  # top-1 correct, top-5 correct
             "box": np.zeros((len(_CONTOUR_MODES), len(_BOX_KINDS), n_iou, n_tau)),
             "hist": np.zeros((2, n_bins)),  # positive, negative pixel score histograms (pooled)
@@ -263,6 +265,7 @@ class WSOLEvaluator:
         labels: Tensor | None = None,
         logits: Tensor | None = None,
         has_mask: Tensor | None = None,
+        has_object: Tensor | None = None,
     ) -> None:
         """Accumulate one batch.
 
@@ -271,7 +274,8 @@ class WSOLEvaluator:
         wsolevaluation's ``ignore_box \\ foreground``); ``has_mask`` (B,) bool selects the images with a mask;
         ``boxes`` B arrays (N_i, 4) ``x0,y0,x1,y1`` in the maps' pixels (an image with no box is left out of
         box metrics); ``labels`` (B,) and ``logits`` (B, K) give top-1/top-5 accuracy and top-1/top-5
-        localization.
+        localization. ``has_object`` (B,) bool marks images that show no object (False, e.g. BUSI ``normal``):
+        they count for classification only, whatever masks or boxes are passed for them.
         """
         # Validate and convert everything first, so that a bad argument leaves the statistics untouched.
         scoremaps = self._as_batch(maps, "maps")
@@ -286,17 +290,24 @@ class WSOLEvaluator:
             labels_cpu = labels.detach().cpu().long()
             top1 = topk_correct(logits.detach().cpu(), labels_cpu, 1).numpy()
             top5 = topk_correct(logits.detach().cpu(), labels_cpu, 5).numpy()
+        localized = self._localized(has_object, batch)
         frame_boxes = None
         if boxes is not None:
             if len(boxes) != batch:
                 raise ValueError(f"boxes: expected {batch} box arrays (one per map), got {len(boxes)}")
-            frame_boxes = [self._frame_boxes(gt, (height, width), i) for i, gt in enumerate(boxes)]
+            frame_boxes = [
+                self._frame_boxes(gt, (height, width), i) if localized[i] else np.zeros((0, 4), np.int64)
+                for i, gt in enumerate(boxes)
+            ]
         pixel_inputs = None
         if masks is not None:
-            pixel_inputs = self._pixel_inputs(prepared, masks, ignore, has_mask, (batch, height, width))
+            pixel_inputs = self._pixel_inputs(
+                prepared, masks, ignore, has_mask, (batch, height, width), localized
+            )
 
         self.stats["counts"][0] += batch
         self.stats["counts"][5] += degenerate
+        self.stats["counts"][6] += int((~localized).sum())
         if self.config.weightmap_score:
             self.stats["weightmap_s"][0] += sum(box_from_map_weightmap(m)[1] for m in scoremaps)
         if top1 is not None and top5 is not None:
@@ -306,6 +317,16 @@ class WSOLEvaluator:
             self._update_boxes(prepared, frame_boxes, top1, top5)
         if pixel_inputs is not None:
             self._update_pixels(*pixel_inputs)
+
+    @staticmethod
+    def _localized(has_object: Tensor | None, batch: int) -> np.ndarray:
+        """(B,) bool: the images that show an object (all of them when ``has_object`` is None)."""
+        if has_object is None:
+            return np.ones(batch, dtype=bool)
+        localized = has_object.detach().cpu().numpy().astype(bool).reshape(-1)
+        if localized.shape != (batch,):
+            raise ValueError(f"has_object: expected shape ({batch},), got {tuple(has_object.shape)}")
+        return localized
 
     @staticmethod
     def _as_batch(tensor: Tensor, name: str) -> Tensor:
@@ -404,6 +425,7 @@ class WSOLEvaluator:
         ignore: Tensor | None,
         has_mask: Tensor | None,
         shape: tuple[int, int, int],
+        localized: np.ndarray,
     ) -> tuple[Tensor, Tensor, Tensor] | None:
         """Scores, positive and negative pixels (n, N) of the images with a mask, in the frame (or None)."""
         mask_batch = self._as_batch(masks, "masks")
@@ -419,6 +441,7 @@ class WSOLEvaluator:
             selected = has_mask.detach().cpu().numpy().astype(bool).reshape(-1)
             if selected.shape != (shape[0],):
                 raise ValueError(f"has_mask: expected shape ({shape[0]},), got {tuple(has_mask.shape)}")
+        selected &= localized
         indices = np.flatnonzero(selected)
         if len(indices) == 0:
             return None
@@ -474,7 +497,7 @@ class WSOLEvaluator:
     def compute(self) -> EvaluationResult:
         """Derive every metric from the accumulated statistics."""
         counts = self.stats["counts"]
-        n_images, n_cls, n_box, n_box_cls, n_mask, n_degenerate = (int(c) for c in counts)
+        n_images, n_cls, n_box, n_box_cls, n_mask, n_degenerate, n_no_object = (int(c) for c in counts)
         taus = self._taus
         deltas = self.config.iou_thresholds
         result: dict[str, Any] = {
@@ -484,6 +507,7 @@ class WSOLEvaluator:
             "num_box_images": n_box,
             "num_mask_images": n_mask,
             "num_degenerate_maps": n_degenerate,
+            "num_no_object_images": n_no_object,
         }
         best_tau: dict[str, float] = {}
         curves: dict[str, list[float]] = {"tau": taus.tolist()}

@@ -33,6 +33,7 @@ class MapSample:
     """One score map with its ground truth in the map's frame."""
 
     image_id: str
+    path: Path  # the .npy file of the map
     scoremap: np.ndarray
     label: int
     boxes: np.ndarray  # (N, 4) float64 in map pixels
@@ -82,13 +83,17 @@ def load_scoremap(path: Path) -> np.ndarray:
         raise ValueError(
             f"{path}: expected a 2-D float score map, got {array.dtype} array of shape {array.shape}"
         )
+    if np.isinf(array).any():
+        raise ValueError(f"{path}: score map holds {int(np.isinf(array).sum())} infinite value(s)")
     return array
 
 
 def _load_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
     """wsolevaluation's ``load_mask_image``: grey PNG, float32, nearest resize to (width, height), ``>
     0.5``."""
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    # ANYDEPTH keeps 16-bit and float masks as stored (GRAYSCALE alone would scale ids 1..255 of a 16-bit
+    # instance mask down to 0); 8-bit masks read exactly as in wsolevaluation.
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     if image is None:
         raise FileNotFoundError(f"{path}: mask image not found or unreadable")
     return cv2.resize(np.float32(image), size, interpolation=cv2.INTER_NEAREST) > 0.5
@@ -107,7 +112,8 @@ def map_boxes(record: ImageRecord, map_size: tuple[int, int], truncate: bool) ->
 def iterate_samples(maps_dir: Path, truth: GroundTruth, truncate_boxes: bool) -> Iterator[MapSample]:
     """Maps and ground truth of every record, in split order."""
     for record in truth.records:
-        scoremap = load_scoremap(scoremap_path(maps_dir, record.image_id))
+        path = scoremap_path(maps_dir, record.image_id)
+        scoremap = load_scoremap(path)
         height, width = scoremap.shape
         mask = ignore = None
         if record.has_mask:
@@ -120,6 +126,7 @@ def iterate_samples(maps_dir: Path, truth: GroundTruth, truncate_boxes: bool) ->
                 ignore = _load_mask(truth.mask_root / record.ignore_path, (width, height)) & ~mask
         yield MapSample(
             image_id=record.image_id,
+            path=path,
             scoremap=scoremap,
             label=record.label,
             boxes=map_boxes(record, (height, width), truncate_boxes),

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 Batch = Mapping[str, Any]
 """A collated batch from ``wsol.data``.
 
-Keys: image, label, mask, ignore, has_mask, boxes, image_id, orig_size (see docs/architecture.md).
+Keys: image, label, mask, ignore, has_mask, has_object, boxes, image_id, orig_size (see docs/architecture.md).
 """
 
 Backward = Callable[[Tensor], None]

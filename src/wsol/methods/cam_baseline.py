@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
-from wsol.models import HeadOutput, build_classifier, select_class_maps
+from wsol.models import HeadOutput, WSOLClassifier, build_classifier, select_class_maps
 
 
 def minmax_normalize(maps: Tensor) -> Tensor:
@@ -63,6 +63,17 @@ class PoolingHeadMethod(WSOLMethod):
             head_options=dict(head_options or {}),
         )
         self.new_layers_lr_mult = new_layers_lr_mult
+
+    @classmethod
+    def from_classifier(
+        cls, classifier: WSOLClassifier, new_layers_lr_mult: float = 1.0
+    ) -> PoolingHeadMethod:
+        """The method around a built classifier (e.g. ``wsol.models.imagenet.imagenet_classifier``)."""
+        method = cls(
+            classifier.num_classes, backbone="tiny", head="gap", new_layers_lr_mult=new_layers_lr_mult
+        )
+        method.classifier = classifier
+        return method
 
     def forward(self, images: Tensor) -> HeadOutput:
         """The head's ``HeadOutput(logits, class_maps)``."""

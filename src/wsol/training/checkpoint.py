@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,8 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 
+from wsol.io import load_tensors
+
 LAST_NAME = "last.ckpt"
 BEST_NAME = "best.ckpt"
 
@@ -22,16 +23,13 @@ BEST_NAME = "best.ckpt"
 def read_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
     """``torch.load(weights_only=True)`` with errors that name the file and what was expected."""
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(
+            f"{path}: is a folder; expected a checkpoint file (e.g. RUN/checkpoints/best.ckpt)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(
-            f"{path}: not a readable checkpoint (expected a file written by `wsol train`; "
-            f"only tensors and plain containers are accepted): {first_line}"
-        ) from None
+    checkpoint = load_tensors(path, map_location)
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{path}: expected a checkpoint dictionary, got {type(checkpoint).__name__}")
     return checkpoint

@@ -40,7 +40,12 @@ class DataConfig:
     of ``wsol.data.transforms.TransformConfig`` (empty: the dataset's suggested transform). ``batch_size`` is
     per process (DDP: the global batch is devices x batch_size). ``sampler: class_balanced`` draws training
     batches of ``images_per_class`` images from each of ``batch_size // images_per_class`` classes (triplet
-    losses; ``wsol.methods.triplets.ClassBalancedBatchSampler``; one process only).
+    losses; ``wsol.methods.triplets.ClassBalancedBatchSampler``; one process only). An image listed in two
+    of the three splits stops the run unless ``allow_overlap`` (then it is a warning). ``frame_size``: the
+    square frame that images of varying sizes are resized to when the transforms fix no size
+    (``wsol.data.size_policy``). ``cache``: decode each split once into a memory-mapped uint8 cache under
+    ``cache_dir`` (``wsol.data.cache``). ``num_workers``: loader processes; ``null`` picks
+    :func:`wsol.training.datamodule.default_workers`.
     """
 
     root: str | None = None
@@ -51,10 +56,13 @@ class DataConfig:
     eval_batch_size: int | None = None
     sampler: str | None = None
     images_per_class: int = 2
-    num_workers: int = 0
+    num_workers: int | None = None
+    frame_size: int = 224
+    cache: bool = True
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
+    allow_overlap: bool = False
 
 
 @dataclass
@@ -142,8 +150,9 @@ INTEGER_BOUNDS: tuple[tuple[str, int, tuple[int | None, ...]], ...] = (
     ("trainer.patience", 0, (None,)),
     ("data.batch_size", 1, ()),
     ("data.eval_batch_size", 1, (None,)),
+    ("data.frame_size", 1, ()),
     ("data.images_per_class", 1, ()),
-    ("data.num_workers", 0, ()),
+    ("data.num_workers", 0, (None,)),
 )
 """Integer keys: (key, smallest valid value, also accepted: -1 = no step limit, null = off/default)."""
 

@@ -10,6 +10,7 @@ checkpoint, so a resumed run continues with the batch that follows the last save
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,18 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from wsol.data.dataset import WSOLDataset, collate
-from wsol.data.transforms import TransformConfig, build_transforms
+from wsol.data.synth import default_cache_dir
+from wsol.data.transforms import JointTransform, TransformConfig, build_transforms
+
+
+def default_workers() -> int:
+    """Loader processes when ``data.num_workers`` is null: one per CPU core left to the model, at most 2.
+
+    Decoding and augmenting in another process overlaps it with the model's step; with the decoded cache a
+    sample costs a memory-mapped read and the augmentations, so more processes than that only add start-up.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(2, max(cores - 1, 0))
 
 
 class ShardSampler(Sampler[int]):
@@ -117,13 +129,23 @@ class WSOLDataModule(L.LightningDataModule):
         self.eval_transform = build_transforms(transform_config, train=False)
         self._resume: tuple[int, int] | None = None
 
+    def _workers(self) -> int:
+        workers = self.data.get("num_workers")
+        return default_workers() if workers is None else int(workers)
+
     def _rank(self) -> tuple[int, int]:
         if self.trainer is None:
             return 0, 1
         return self.trainer.global_rank, self.trainer.world_size
 
+    def _dataset(self, split: str, transform: JointTransform) -> WSOLDataset:
+        dataset = WSOLDataset(self.root, split, transform, seed=self.seed)
+        if self.data.get("cache"):
+            dataset.use_cache(self.data.get("cache_dir") or default_cache_dir())
+        return dataset
+
     def _loader(self, dataset: WSOLDataset, sampler: ShardSampler, batch_size: int) -> DataLoader:
-        workers = int(self.data["num_workers"])
+        workers = self._workers()
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -135,7 +157,7 @@ class WSOLDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        dataset = WSOLDataset(self.root, self.data["train_split"], self.train_transform, seed=self.seed)
+        dataset = self._dataset(self.data["train_split"], self.train_transform)
         rank, world = self._rank()
         epoch, done = self._resume or (0, 0)
         self._resume = None
@@ -169,13 +191,13 @@ class WSOLDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=ResumableBatchSampler(batches, dataset, epoch=epoch, skip=done),
-            num_workers=int(self.data["num_workers"]),
+            num_workers=self._workers(),
             collate_fn=collate,
             generator=torch.Generator().manual_seed(self.seed),
         )
 
     def _eval_loader(self, split: str) -> DataLoader:
-        dataset = WSOLDataset(self.root, split, self.eval_transform, seed=self.seed)
+        dataset = self._dataset(split, self.eval_transform)
         rank, world = self._rank()
         sampler = ShardSampler(dataset, shuffle=False, seed=self.seed, rank=rank, world_size=world)
         return self._loader(dataset, sampler, int(self.data["eval_batch_size"] or self.data["batch_size"]))

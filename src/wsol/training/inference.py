@@ -7,7 +7,7 @@ the checkpoint (pretrained-weight options are dropped: the checkpoint's tensors 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from wsol.data.dataset import WSOLDataset, collate
 from wsol.data.images import read_image
 from wsol.data.transforms import JointTransform, TransformConfig, build_transforms
 from wsol.io import atomic_write_text
+from wsol.methods import ENTRY_POINT_GROUP, METHODS, is_registered
 from wsol.methods.base import Prediction, WSOLMethod
 from wsol.training.checkpoint import read_checkpoint
 from wsol.training.module import CHECKPOINT_KEY
@@ -53,10 +54,8 @@ def load_checkpoint_full(path: Path) -> LoadedCheckpoint:
             f"{path}: not a `wsol train` checkpoint (no {CHECKPOINT_KEY!r} entry or no state_dict)"
         )
     config = state["config"]
-    options = dict(config["method"]["options"])
-    if options.get("weights") is not None:
-        options["weights"] = None
-    method = instantiate_method(config["method"]["name"], int(state["num_classes"]), options)
+    name, num_classes, options = stored_method(path, state)
+    method = instantiate_method(name, num_classes, options)
     prefix = "method."
     weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     try:
@@ -66,6 +65,38 @@ def load_checkpoint_full(path: Path) -> LoadedCheckpoint:
     method.load_extra_state(state.get("method_state", {}))
     method.eval()
     return LoadedCheckpoint(method, config, list(state.get("class_names", [])))
+
+
+def stored_method(path: Path, state: Mapping[str, Any]) -> tuple[str, int, dict[str, Any]]:
+    """``(name, number of classes, options)`` of the method a checkpoint's engine entry describes.
+
+    The name must be a registered method (``wsol.methods``: the registry or an installed entry point): a
+    ``module:Class`` path is taken from the user's own config only, never from a file being loaded, and is
+    refused here before anything is imported. Pretrained-weight options are dropped (the checkpoint's tensors
+    replace them).
+    """
+    config = state.get("config")
+    method = config.get("method") if isinstance(config, Mapping) else None
+    name = method.get("name") if isinstance(method, Mapping) else None
+    options = (method.get("options") or {}) if isinstance(method, Mapping) else None
+    num_classes = state.get("num_classes")
+    valid_count = type(num_classes) is int and num_classes >= 1
+    if not isinstance(name, str) or not isinstance(options, Mapping) or not valid_count:
+        raise ValueError(
+            f"{path}: malformed {CHECKPOINT_KEY!r} entry (expected config.method.name, config.method.options "
+            "and a positive integer num_classes, as `wsol train` writes them)"
+        )
+    if not is_registered(name):
+        raise ValueError(
+            f"{path}: the checkpoint names method {name!r}, which is not a registered method "
+            f"({', '.join(sorted(METHODS))} or an installed {ENTRY_POINT_GROUP!r} entry point); "
+            "a checkpoint may not name code to import (a `module:Class` method is taken only from your own "
+            "config); refused before importing anything"
+        )
+    options = dict(options)
+    if options.get("weights") is not None:
+        options["weights"] = None
+    return name, num_classes, options
 
 
 def eval_transform(config: Mapping[str, Any]) -> JointTransform:
@@ -95,8 +126,26 @@ def cam_predict(method: WSOLMethod, cam: str, images: Tensor, classes: Tensor | 
 def _predict(method: WSOLMethod, images: Tensor, classes: Tensor | None, cam: str | None) -> Prediction:
     if cam is not None:
         return cam_predict(method, cam, images, classes)
-    with torch.no_grad():
+    with torch.inference_mode():
         return method.predict(images, classes=classes)
+
+
+def imagenet_method(backbone: str, **backbone_options: object) -> LoadedCheckpoint:
+    """A classic-CAM method on ``backbone``'s ImageNet classifier (``wsol.models.imagenet_classifier``) with
+    the matching evaluation transform (the backbone's normalisation, square ``imagenet_resolution``) and the
+    ImageNet class names; channels-last, in eval mode."""
+    from wsol.methods.cam_baseline import PoolingHeadMethod
+    from wsol.models.imagenet import imagenet_class_names, imagenet_classifier
+
+    classifier = imagenet_classifier(backbone, **backbone_options)
+    method = PoolingHeadMethod.from_classifier(classifier).to(memory_format=torch.channels_last)
+    net = classifier.backbone
+    transforms = {
+        "eval_resize": [net.imagenet_resolution] * 2,
+        "mean": list(net.input_mean),
+        "std": list(net.input_std),
+    }
+    return LoadedCheckpoint(method.eval(), {"data": {"transforms": transforms}}, list(imagenet_class_names()))
 
 
 def mask_boxes(mask: np.ndarray) -> tuple[list[float] | None, list[list[float]]]:
@@ -121,6 +170,7 @@ class ImageLocalization:
 
     path: Path
     predicted_class: int
+    map_class: int
     probabilities: list[float]
     map: np.ndarray
     mask: np.ndarray
@@ -136,8 +186,10 @@ def predict_images(
     *,
     cam: str | None = None,
     threshold: float | None = None,
+    target_class: int | None = None,
 ) -> Iterator[ImageLocalization]:
-    """Localize each image (predicted class): map resized to the original size, mask, contour boxes.
+    """Localize each image (the predicted class, or ``target_class``): map resized to the original size,
+    mask, contour boxes.
 
     The mask is the method's own decision (``Prediction.masks``) when it has one and ``threshold`` is None,
     otherwise ``map >= threshold`` (default 0.5).
@@ -149,7 +201,8 @@ def predict_images(
         tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
         empty = torch.zeros(1, height, width)
         inputs, _, _, _ = transform(tensor, empty, empty.bool(), torch.zeros(0, 4))
-        prediction = _predict(method, inputs[None], None, cam)
+        classes = None if target_class is None else torch.tensor([target_class])
+        prediction = _predict(method, inputs[None], classes, cam)
         probabilities = torch.softmax(prediction.logits[0].double(), dim=0)
         heatmap = prediction.maps[0].double().cpu().numpy()
         heatmap = np.clip(cv2.resize(heatmap, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
@@ -164,6 +217,7 @@ def predict_images(
         yield ImageLocalization(
             path=Path(path),
             predicted_class=int(probabilities.argmax()),
+            map_class=int(probabilities.argmax()) if target_class is None else target_class,
             probabilities=[float(p) for p in probabilities],
             map=heatmap.astype(np.float32),
             mask=mask,
@@ -171,6 +225,36 @@ def predict_images(
             largest_box=largest,
             boxes=boxes,
         )
+
+
+def _evaluate(
+    loader: DataLoader, predict: Callable[[dict[str, Any]], Prediction | Tensor], config: Any
+) -> Any:
+    """Run ``predict`` (a Prediction, or maps alone) over ``loader`` into ``WSOLEvaluator(config)``."""
+    from wsol.evaluation import WSOLEvaluator
+
+    evaluator = WSOLEvaluator(config)
+    for batch in loader:
+        output = predict(batch)
+        maps, logits = (output.maps, output.logits) if isinstance(output, Prediction) else (output, None)
+        evaluator.update(
+            maps.float(),
+            masks=batch["mask"],
+            ignore=batch["ignore"],
+            has_mask=batch["has_mask"],
+            has_object=batch.get("has_object"),
+            boxes=batch["boxes"],
+            labels=batch["label"],
+            logits=logits,
+        )
+    return evaluator.compute()
+
+
+def _write_metrics(out_dir: Path, provenance: dict[str, Any], result: Any) -> None:
+    payload = {**provenance, **result.to_dict()}
+    atomic_write_text(
+        Path(out_dir) / "metrics.json", json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n"
+    )
 
 
 def evaluate_checkpoint(
@@ -181,35 +265,37 @@ def evaluate_checkpoint(
     ``cam`` selects a post-hoc extractor of ``wsol.cams`` on the method's classifier; ``None`` uses the
     method's own maps. Writes ``out_dir/metrics.json`` and returns the ``EvaluationResult``.
     """
-    from wsol.evaluation import WSOLEvaluator
-
     method, run_config = load_checkpoint(checkpoint)
     dataset = WSOLDataset(Path(data_root), split, eval_transform(run_config))
+    if dataset.num_classes != method.num_classes:
+        raise ValueError(
+            f"{checkpoint}: the model was trained for {method.num_classes} classes, but the dataset "
+            f"{data_root} has {dataset.num_classes} classes; evaluate it on a dataset with the same classes"
+        )
     data = run_config["data"]
     loader = DataLoader(
         dataset, batch_size=int(data.get("eval_batch_size") or data["batch_size"]), collate_fn=collate
     )
-    evaluator = WSOLEvaluator(config)
-    for batch in loader:
-        prediction = _predict(method, batch["image"], batch["label"], cam)
-        evaluator.update(
-            prediction.maps.float(),
-            masks=batch["mask"],
-            ignore=batch["ignore"],
-            has_mask=batch["has_mask"],
-            boxes=batch["boxes"],
-            labels=batch["label"],
-            logits=prediction.logits,
-        )
-    result = evaluator.compute()
-    payload = {
-        "checkpoint": str(checkpoint),
-        "data": str(data_root),
-        "split": split,
-        "cam": cam,
-        **result.to_dict(),
-    }
-    atomic_write_text(
-        Path(out_dir) / "metrics.json", json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n"
-    )
+    result = _evaluate(loader, lambda batch: _predict(method, batch["image"], batch["label"], cam), config)
+    provenance = {"checkpoint": str(checkpoint), "data": str(data_root), "split": split, "cam": cam}
+    _write_metrics(out_dir, provenance, result)
+    return result
+
+
+def evaluate_baseline(
+    name: str, data_root: Path, split: str, out_dir: Path, config: Any, frame_size: int
+) -> Any:
+    """Evaluate a trivial baseline of ``wsol.methods.baselines`` on ``split``, through the same loader and
+    evaluator as a checkpoint; images of varying sizes get the default frame (``wsol.data.size_policy``)."""
+    from wsol.data.size_policy import resolve_size_policy
+    from wsol.methods.baselines import BASELINES
+
+    if name not in BASELINES:
+        raise ValueError(f"--baseline: unknown baseline {name!r}; expected one of {sorted(BASELINES)}")
+    transforms = resolve_size_policy({}, Path(data_root), [split], frame_size)
+    transform = build_transforms(TransformConfig.from_dict(transforms), train=False)
+    loader = DataLoader(WSOLDataset(Path(data_root), split, transform), batch_size=32, collate_fn=collate)
+    result = _evaluate(loader, lambda batch: BASELINES[name](batch["image"]), config)
+    provenance = {"baseline": name, "data": str(data_root), "split": split, "transforms": transforms}
+    _write_metrics(out_dir, provenance, result)
     return result

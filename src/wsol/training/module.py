@@ -210,6 +210,7 @@ class WSOLLightningModule(L.LightningModule):
             masks=batch["mask"],
             ignore=batch["ignore"],
             has_mask=batch["has_mask"],
+            has_object=batch.get("has_object"),
             boxes=batch["boxes"],
             labels=labels,
             logits=prediction.logits,

@@ -22,9 +22,11 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from wsol.data.format import read_dataset_info
+from wsol.data.format import DatasetInfo, read_dataset_info
+from wsol.data.size_policy import resolve_size_policy
+from wsol.data.splits import require_disjoint_splits
 from wsol.io import atomic_write_text
-from wsol.methods import WSOLMethod, build_method
+from wsol.methods import WSOLMethod, build_method, is_registered
 from wsol.training.checkpoint import (
     BEST_NAME,
     LAST_NAME,
@@ -75,10 +77,26 @@ def resolve_data_root(data: Mapping[str, Any]) -> Path:
         raise ValueError(f"data.synthetic: invalid options {options}: {err}") from None
 
 
+def pretrained_normalization(method: WSOLMethod, options: Mapping[str, Any]) -> dict[str, list[float]]:
+    """``{"mean", "std"}`` the ImageNet weights of the method's backbone expect (EfficientNet-Lite:
+    ``(pixel − 127) / 128``; torchvision's: ImageNet statistics); ``{}`` without ImageNet weights."""
+    from wsol.models import Backbone
+
+    if options.get("weights") != "imagenet":
+        return {}
+    backbone = next((module for module in method.modules() if isinstance(module, Backbone)), None)
+    if backbone is None:
+        return {}
+    return {"mean": list(backbone.input_mean), "std": list(backbone.input_std)}
+
+
 def instantiate_method(name: str, num_classes: int, options: Mapping[str, Any]) -> WSOLMethod:
-    """A registered method (``wsol.methods.METHODS``) or an external ``package.module:Class``."""
+    """A registered method (``wsol.methods.METHODS``) or an external ``package.module:Class``.
+
+    Only for names from the user's own command line or YAML: a ``module:Class`` name is imported and called.
+    """
     try:
-        if ":" in name:
+        if ":" in name and not is_registered(name):
             module_name, _, class_name = name.partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
             method = cls(num_classes=num_classes, **dict(options))
@@ -207,11 +225,7 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
     """
     plain = to_plain(config)
     check_evaluator_config(plain["eval"])
-    root = resolve_data_root(plain["data"])
-    info = read_dataset_info(root)
-    if not plain["data"]["transforms"]:
-        # The dataset's suggested transform (the synthetic benchmark records one); stored in the run config.
-        plain["data"]["transforms"] = dict(info.extra.get("transform") or {})
+    root, info, chosen = _resolve_data(plain["data"])
     run_dir = Path(run_dir).expanduser().resolve() if run_dir is not None else run_dir_for(config)
     last_path = run_dir / "checkpoints" / LAST_NAME
     if resume and not last_path.is_file():
@@ -227,6 +241,9 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
         # Seed after the data exist: generating the synthetic benchmark must not change the model's draws.
         L.seed_everything(config.seed, workers=True, verbose=False)
         method = instantiate_method(config.method.name, info.num_classes, plain["method"]["options"])
+        if "mean" not in chosen and "std" not in chosen:
+            # ImageNet weights come with their input normalisation unless the config sets one.
+            plain["data"]["transforms"].update(pretrained_normalization(method, plain["method"]["options"]))
         module = WSOLLightningModule(method, plain, class_names=info.class_names)
         if saved is not None:
             check_weights_fit(last_path, saved, module)
@@ -235,6 +252,21 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
         if is_launcher():
             atomic_write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(plain)))
         return _fit_and_evaluate(run_dir, config, module, datamodule, resume)
+
+
+def _resolve_data(data: dict[str, Any]) -> tuple[Path, DatasetInfo, dict[str, Any]]:
+    """Dataset root and info, with disjoint splits; fills ``data["transforms"]`` (the dataset's suggestion if
+    the config chose none, sized by the size policy) and returns the transforms the config chose."""
+    root = resolve_data_root(data)
+    info = read_dataset_info(root)
+    splits = [data["train_split"], data["val_split"], data["test_split"]]
+    require_disjoint_splits(root, splits, allow=data["allow_overlap"])
+    chosen = dict(data["transforms"] or {})
+    if not chosen:
+        # The dataset's suggested transform (the synthetic benchmark records one); stored in the run config.
+        data["transforms"] = dict(info.extra.get("transform") or {})
+    data["transforms"] = resolve_size_policy(data["transforms"], root, splits, data["frame_size"])
+    return root, info, chosen
 
 
 def _callbacks(config: DictConfig, checkpoint_dir: Path) -> tuple[BestCheckpoint, list[Any]]:
@@ -321,4 +353,10 @@ def train_from_cli(config_path: Path | None, overrides: Sequence[str], resume: P
     base = OmegaConf.to_container(read_yaml(saved), resolve=True)
     assert isinstance(base, dict)
     config = load_config(config_path, overrides, base=base)
+    name = config.method.name
+    if not is_registered(name) and f"method.name={name}" not in [o.replace(" ", "") for o in overrides]:
+        raise ValueError(
+            f"{saved}: names method {name!r}, an import path; a file being loaded may not name code to run. "
+            f"If you trust it, repeat it: wsol train --resume {run_dir} method.name={name}"
+        )
     return train(config, run_dir=run_dir, resume=True)

@@ -55,7 +55,7 @@ def test_seeded_split_is_stratified_and_reproducible(glas_src, tmp_path):
 def test_import_twice_is_byte_identical(glas_src, tmp_path):
     import_dataset("glas", glas_src, tmp_path / "out", copy=True)
     first = tree_bytes(tmp_path / "out")
-    import_dataset("glas", glas_src, tmp_path / "out", copy=True)
+    import_dataset("glas", glas_src, tmp_path / "out", copy=True, overwrite=True)
     assert tree_bytes(tmp_path / "out") == first
     assert read_dataset_info(tmp_path / "out").image_root == "images"
     assert first["images/train_1.bmp"] == (glas_src / "train_1.bmp").read_bytes()
@@ -75,12 +75,12 @@ def test_undecodable_image_is_reported_not_fatal(tmp_path):
 
 def test_missing_grade_csv_is_refused_and_output_untouched(tmp_path):
     src = build_glas(tmp_path / "src", GRADES)
+    import_dataset("glas", src, tmp_path / "out", copy=True)
+    previous = tree_bytes(tmp_path / "out")
     (src / "Grade.csv").unlink()
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "keep.txt").write_text("previous")
     with pytest.raises(SourceLayoutError, match=r"Grade\.csv not found"):
-        import_dataset("glas", src, tmp_path / "out")
-    assert (tmp_path / "out" / "keep.txt").read_text() == "previous"
+        import_dataset("glas", src, tmp_path / "out", overwrite=True)
+    assert tree_bytes(tmp_path / "out") == previous
 
 
 def test_bad_grade_names_the_line(tmp_path):

@@ -8,11 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from wsol.data.importers.base import Importer, ImportReport, SourceLayoutError, run_import
+from wsol.data.importers.busi import BUSIImporter
 from wsol.data.importers.cub import CUB5Importer, CUBImporter
 from wsol.data.importers.folder import FolderImporter
 from wsol.data.importers.glas import GlaSImporter
 from wsol.data.importers.oxford_flowers import OxfordFlowersImporter
+from wsol.data.importers.oxford_pets import OxfordPetsImporter, OxfordPetsSpeciesImporter
 from wsol.data.importers.ph2 import PH2Importer
+from wsol.data.importers.tiny_imagenet import TinyImageNetImporter
 from wsol.data.importers.wsolevaluation import ILSVRCImporter, OpenImagesImporter, WsolEvalCUBImporter
 
 IMPORTERS: dict[str, type[Importer]] = {
@@ -23,6 +26,10 @@ IMPORTERS: dict[str, type[Importer]] = {
         CUB5Importer,
         OxfordFlowersImporter,
         PH2Importer,
+        BUSIImporter,
+        OxfordPetsImporter,
+        OxfordPetsSpeciesImporter,
+        TinyImageNetImporter,
         ILSVRCImporter,
         WsolEvalCUBImporter,
         OpenImagesImporter,
@@ -32,12 +39,20 @@ IMPORTERS: dict[str, type[Importer]] = {
 
 
 def import_dataset(
-    name: str, src: Path, out: Path, *, seed: int | None = None, copy: bool = False, progress: bool = False
+    name: str,
+    src: Path,
+    out: Path,
+    *,
+    seed: int | None = None,
+    copy: bool = False,
+    progress: bool = False,
+    overwrite: bool = False,
 ) -> ImportReport:
     """Import dataset ``name`` from its official layout at ``src`` into ``out`` (see :func:`run_import`)."""
     if name not in IMPORTERS:
         raise KeyError(f"unknown dataset {name!r}; expected one of {sorted(IMPORTERS)}")
-    return run_import(IMPORTERS[name](src, seed=seed), out, copy=copy, progress=progress)
+    importer = IMPORTERS[name](src, seed=seed)
+    return run_import(importer, out, copy=copy, progress=progress, overwrite=overwrite)
 
 
 __all__ = ["IMPORTERS", "ImportReport", "Importer", "SourceLayoutError", "import_dataset", "run_import"]

@@ -22,7 +22,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from wsol.data.format import Box, DatasetInfo, ImageRecord, write_dataset
-from wsol.data.images import encode_png, read_image, read_mask
+from wsol.data.images import encode_png, mask_fraction, read_image, read_mask
+from wsol.data.mask_boxes import OBJECT_BOX, MaskBoxOptions, component_boxes, object_box
+from wsol.data.output import check_output_folder
 from wsol.io import atomic_directory
 
 TRAIN, VALID, TEST = "train", "val", "test"
@@ -61,6 +63,7 @@ class SourceImage:
     boxes: tuple[Box, ...] = ()
     masks: tuple[MaskSource, ...] = ()
     ignore: MaskSource | None = None
+    extra_boxes: tuple[tuple[str, Box], ...] = ()
 
 
 @dataclass
@@ -72,6 +75,7 @@ class SourceScan:
     images: list[SourceImage]
     extra: dict[str, object] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    no_object_classes: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -106,6 +110,8 @@ class Importer(ABC):
     name: ClassVar[str]
     citation: ClassVar[str]
     full_decode: ClassVar[bool] = True
+    mask_boxes: ClassVar[MaskBoxOptions | None] = None
+    """When set, images with masks but no boxes get boxes from their masks (``wsol.data.mask_boxes``)."""
 
     def __init__(self, src: Path, *, seed: int | None = None) -> None:
         self.src = Path(src).expanduser().absolute()
@@ -140,21 +146,21 @@ def probe_image(path: Path, *, full_decode: bool) -> tuple[int, int]:
     """
     if not path.is_file():
         raise FileNotFoundError("file not found")
+    with Image.open(path) as image:
+        width, height = image.size
     if full_decode:
-        height, width = read_image(path).shape[:2]
-    else:
-        with Image.open(path) as image:
-            width, height = image.size
+        read_image(path)  # may decode a huge JPEG reduced (wsol.data.images): the size is the file's
     if width <= 0 or height <= 0:
         raise ValueError(f"empty image ({width}x{height})")
     return int(width), int(height)
 
 
 def binary_reader(threshold: float) -> MaskReader:
-    """Reader that binarises a grey mask as ``value > threshold`` (e.g. CUB's 127.5 = annotator majority)."""
+    """Reader that binarises a grey mask as ``value > threshold x full scale`` (CUB's 0.5 = annotator
+    majority: 127.5 of 255 in an 8-bit mask, 32767.5 of 65535 in a 16-bit one)."""
 
     def read(path: Path) -> np.ndarray:
-        return (read_mask(path) > threshold).astype(np.uint8)
+        return (mask_fraction(read_mask(path)) > threshold).astype(np.uint8)
 
     return read
 
@@ -199,6 +205,7 @@ def run_import(
     *,
     copy: bool = False,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> ImportReport:
     """Import ``importer``'s source into ``out`` (replaced atomically); returns what was imported or left out.
 
@@ -206,13 +213,18 @@ def run_import(
     in the report (and in ``dataset.json``'s ``extra.skipped``); a split left empty is an error. Boxes are
     clipped to the image; masks are resized (nearest) to the image when their size differs. With ``copy`` the
     images are copied byte for byte under ``out/images``; otherwise ``image_root`` points at the source.
+    ``out`` must be new, empty, or (with ``overwrite``) a dataset of this library and nothing else
+    (:func:`wsol.data.output.check_output_folder`).
     """
+    out = Path(out).expanduser().absolute()
+
+    def check() -> None:
+        check_output_folder(out, force=overwrite, sources=(importer.src,))
+
+    check()
     scan = importer.scan()
     if not scan.images:
         raise SourceLayoutError(f"{importer.name}: no image listed in the source {importer.src}")
-    out = Path(out).expanduser().absolute()
-    if out == importer.src or importer.src in out.parents:
-        raise SourceLayoutError(f"--out {out} must not be inside the source folder {importer.src}")
     owners: dict[str, str] = {}
     for item in scan.images:
         for source in [*item.masks, *([item.ignore] if item.ignore is not None else [])]:
@@ -225,7 +237,7 @@ def run_import(
     skipped: list[tuple[str, str]] = []
     warnings = list(scan.warnings)
     splits: dict[str, list[ImageRecord]] = {split: [] for split in SPLIT_ORDER}
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, check=check) as tmp:
         for item in tqdm(scan.images, desc=f"import {importer.name}", unit="img", disable=not progress):
             try:
                 width, height = probe_image(item.path, full_decode=importer.full_decode)
@@ -233,6 +245,7 @@ def run_import(
                 skipped.append((str(item.path), f"image does not decode: {err}"))
                 continue
             mask_files: list[tuple[str, bytes]] = []
+            union = np.zeros((height, width), np.int64)
             try:
                 sources = [*item.masks, *([item.ignore] if item.ignore is not None else [])]
                 for source in sources:
@@ -246,6 +259,8 @@ def run_import(
                         )
                         labels = _fit_mask(labels, width, height)
                     mask_files.append((source.out_name, encode_mask_png(labels, binary=source.binary)))
+                    if source is not item.ignore:
+                        union = np.maximum(union, labels)
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
                 skipped.append((str(item.path), f"mask does not decode: {err}"))
                 continue
@@ -258,6 +273,11 @@ def run_import(
                     )
                 else:
                     boxes.append(clipped)
+            extra_boxes = list(item.extra_boxes)
+            if importer.mask_boxes is not None and item.masks and not boxes:
+                boxes = component_boxes(union, importer.mask_boxes)
+                whole = object_box(union)
+                extra_boxes += [(OBJECT_BOX, whole)] if whole is not None else []
             for name, data in mask_files:
                 target = tmp / "masks" / name
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -276,6 +296,7 @@ def run_import(
                     boxes=tuple(boxes),
                     mask_paths=tuple(mask_names),
                     ignore_path=item.ignore.out_name if item.ignore is not None else None,
+                    extra_boxes=tuple(extra_boxes),
                 )
             )
         empty = [split for split, records in splits.items() if not records]
@@ -297,6 +318,7 @@ def run_import(
             mask_root="masks",
             class_names=list(scan.class_names),
             extra={**scan.extra, "importer": importer.name, "skipped": [list(entry) for entry in skipped]},
+            no_object_classes=list(scan.no_object_classes),
         )
         write_dataset(tmp, info, kept)
     return ImportReport(

@@ -38,7 +38,7 @@ CUB_FILES = (
     "train_test_split.txt",
     "bounding_boxes.txt",
 )
-MASK_THRESHOLD = 127.5
+MASK_THRESHOLD = 0.5  # of the mask's full scale: more than half of the annotators
 
 # CUB5's classes in the paper's encoding order (drawn with np.random.choice at seed 0; R1
 # folds/Caltech-UCSD-Birds-200-2011-CUB5/split_0/fold_0/encoding.yaml): index = position here.

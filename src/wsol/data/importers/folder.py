@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wsol.data.images import read_mask
+from wsol.data.images import mask_fraction, read_mask
 from wsol.data.importers.base import (
     IMAGE_EXTENSIONS,
     TEST,
@@ -33,11 +33,12 @@ HELD_OUT = ((TEST, 0.2), (VALID, 0.1))
 
 
 def read_user_mask(path: Path) -> np.ndarray:
-    """0/1 masks: foreground = 1; otherwise foreground = value >= 128."""
+    """0/1 masks: foreground = 1; otherwise foreground = at least half the full scale (128 of 255 for 8 bits,
+    32768 of 65535 for 16 bits, 0.5 for float masks)."""
     labels = read_mask(path)
-    if int(labels.max(initial=0)) <= 1:
+    if float(labels.max(initial=0)) <= 1 and np.issubdtype(labels.dtype, np.integer):
         return (labels > 0).astype(np.uint8)
-    return (labels >= 128).astype(np.uint8)
+    return (mask_fraction(labels) >= 0.5).astype(np.uint8)
 
 
 class FolderImporter(Importer):

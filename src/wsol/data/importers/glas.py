@@ -30,6 +30,7 @@ from wsol.data.importers.base import (
     SourceScan,
     read_instances,
 )
+from wsol.data.mask_boxes import MaskBoxOptions
 from wsol.data.splits import stratified_split
 
 CLASS_NAMES = ["benign", "malignant"]
@@ -78,6 +79,7 @@ def read_grades(path: Path) -> dict[str, int]:
 
 class GlaSImporter(Importer):
     name = "glas"
+    mask_boxes = MaskBoxOptions()
     citation = (
         "K. Sirinukunwattana et al., Gland segmentation in colon histology images: the GlaS challenge "
         "contest, Medical Image Analysis 35:489-502, 2017."

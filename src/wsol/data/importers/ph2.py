@@ -31,6 +31,7 @@ from wsol.data.importers.base import (
     SourceScan,
     read_nonzero,
 )
+from wsol.data.mask_boxes import MaskBoxOptions
 from wsol.data.splits import stratified_split
 
 CLASS_NAMES = ["common_nevus", "atypical_nevus", "melanoma"]
@@ -84,6 +85,7 @@ def _find(folder: Path, stem: str) -> Path:
 
 class PH2Importer(Importer):
     name = "ph2"
+    mask_boxes = MaskBoxOptions()
     citation = (
         "T. Mendonça, P. M. Ferreira, J. S. Marques, A. R. S. Marcal, J. Rozeira, PH² - A dermoscopic image "
         "database for research and benchmarking, IEEE EMBC 2013."

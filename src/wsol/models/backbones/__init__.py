@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wsol.models.backbones.base import Backbone
+from wsol.models.backbones.efficientnet_lite import efficientnet_lite0, efficientnet_lite1, efficientnet_lite2
 from wsol.models.backbones.inception import inception_v3
 from wsol.models.backbones.resnet import ResNet, resnet18, resnet34, resnet50, resnet101
 from wsol.models.backbones.tiny import tiny
@@ -20,6 +21,9 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {
     "vgg16": vgg16,
     "inception_v3": inception_v3,
     "tiny": tiny,
+    "efficientnet_lite0": efficientnet_lite0,
+    "efficientnet_lite1": efficientnet_lite1,
+    "efficientnet_lite2": efficientnet_lite2,
 }
 
 

