@@ -17,6 +17,7 @@ TINY = [
     "data.synthetic.test=8",
     "data.synthetic.image_size=32",
     "data.batch_size=8",
+    "data.num_workers=0",
     "trainer.max_epochs=2",
     "trainer.progress_bar=false",
     "trainer.log_every_n_steps=1",

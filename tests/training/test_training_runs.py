@@ -97,7 +97,10 @@ def test_resume_after_kills_anywhere_reaches_the_same_run(
 
 
 def test_resume_after_early_stopping_only_evaluates(fork_server: ForkServer, tmp_path: Path) -> None:
-    """Early stopping ended the run, the final test was killed: the resumed run trains no further epoch."""
+    """Early stopping ended the run, the final test was killed: the resumed run trains no further epoch.
+
+    A loader worker outlives the killed run by a few seconds; the run folder's lock must not pass to it.
+    """
     # Frozen BatchNorm and a negligible lr: epoch 1 repeats epoch 0's val/error, patience 0 stops there.
     method = "method.name=engine_test_methods:FrozenBatchNormCAM"
     args = train_args(
@@ -108,6 +111,7 @@ def test_resume_after_early_stopping_only_evaluates(fork_server: ForkServer, tmp
         "trainer.limit_train_batches=1",
         "trainer.max_epochs=4",
         "trainer.patience=0",
+        "data.num_workers=1",
     )
     code, log = fork_server.run(args, kill=("test_step", 1))
     assert code == -signal.SIGKILL, log[-3000:]

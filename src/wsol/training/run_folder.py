@@ -1,14 +1,16 @@
 """The run folder of ``wsol train``: unique default names, an exclusive lock, stale temporary files.
 
-A run holds an exclusive ``flock`` on ``RUN/.lock`` (which records its pid) from start to end, so a second
-``wsol train`` or ``--resume`` on the same folder refuses to start instead of interleaving checkpoints and
-logs.
-The kernel releases the lock when the holder dies: a killed run never leaves its folder locked.
+A run holds an exclusive POSIX record lock (``lockf``) on ``RUN/.lock``, which records its pid, from start to
+end, so a second ``wsol train`` or ``--resume`` on the same folder refuses to start instead of interleaving
+checkpoints and logs. The kernel releases the lock when the holder dies, and forked children (data-loader
+workers, which may outlive a killed run by seconds) do not share it, as they would share a ``flock``: a killed
+run never leaves its folder locked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
@@ -32,8 +34,10 @@ def locked_run_folder(run_dir: Path) -> Iterator[Path]:
         raise ValueError(f"{run_dir}: cannot create the run folder or its lock ({err.strerror})") from None
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             raise RunFolderInUseError(
                 f"{run_dir}: the run folder is in use by another `wsol train` (pid {holder}); "
