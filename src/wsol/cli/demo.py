@@ -3,7 +3,8 @@
 First, with no training, localizes the shipped sample photos with EfficientNet-Lite0's ImageNet classifier
 and classic CAM (``OUT/imagenet/``, as ``wsol localize --imagenet``; skipped with a note when the
 ``pretrained`` extra is not installed). Then generates the synthetic benchmark, trains a CAM-Avg baseline
-and min-max entropy with recursive erasing (seed ``000``) on the CPU, evaluates both on the test split, and
+and min-max entropy with recursive erasing (arXiv 1907.12934) on the
+CPU, evaluates both on the test split, and
 writes a results folder::
 
     OUT/metrics.md, OUT/metrics.json       the comparison table (test split, GT-known maps)

@@ -1,5 +1,5 @@
-"""Boxes from score maps and their IoU with ground truth (MaxBoxAcc, Choe et al., CVPR 2020; research
-note peers.md §1.4-1.5).
+"""Boxes from score maps and their IoU with ground truth (MaxBoxAcc, Choe et al., CVPR 2020,
+arXiv 2001.07437).
 
 The rule: quantise the map to uint8, keep pixels strictly above ``int(τ·max)``, trace contours with OpenCV
 (``RETR_TREE``, ``CHAIN_APPROX_SIMPLE``), keep the contour of largest polygon area (V1) or all contours (V2),

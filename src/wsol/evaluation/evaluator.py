@@ -60,7 +60,7 @@ class EvaluatorConfig:
     pr_recall_step: float = 0.01
     workers: int = 0
     weightmap_score: bool = False
-    """Also average the weight-map paper's early-stopping score S (seed ``002`` Eq. 6) over the maps."""
+    """Also average the weight-map paper's early-stopping score S (arXiv 2111.14131 Eq. 6) over the maps."""
 
     def __post_init__(self) -> None:
         if self.parity not in (None, "wsolevaluation"):

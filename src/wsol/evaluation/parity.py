@@ -1,7 +1,7 @@
 """The reference evaluator's preprocessing, quirk for quirk (clovaai/wsolevaluation, Choe et al., CVPR 2020).
 
 Every function here reproduces one step of ``wsolevaluation`` (``inference.CAMComputer``, ``evaluation.py``,
-``util.py``) exactly, *including* what is arbitrary about it; ``research/peers.md`` §1.3-1.7 lists the quirks.
+``util.py``) exactly, *including* what is arbitrary about it; docs/evaluation.md lists the quirks.
 The default (non-parity) mode of :class:`wsol.evaluation.WSOLEvaluator` replaces some of them, see
 ``docs/evaluation.md``.
 """

@@ -1,9 +1,9 @@
 """The weight-map paper's box rule and early-stopping score S (Shaharabany & Wolf, §3 "Setting the bounding
-box", Eq. 5-6; research/methods.md §A.4).
+box", Eq. 5-6; Shaharabany & Wolf, arXiv 2111.14131).
 
 1. Min-max normalise the map and rescale it to 8 bits. (The authors' code passes the map through matplotlib's
    ``cubehelix`` colormap and converts it to grey; that grey is linear in the map, ≈ ``round(255·m)``
-   (methods.md §A.4), which is what we compute, without matplotlib.)
+   (as their released evaluation does), which is what we compute, without matplotlib.)
 2. τ = max/10 (Eq. 5): ``cv2.threshold(grey, int(0.1·max), THRESH_TOZERO)`` keeps the grey value of pixels
    strictly above ``int(0.1·max)`` and zeroes the rest, giving M̂.
 3. Contours of M̂ (``RETR_TREE``), the one of largest ``cv2.contourArea``, its bounding rectangle

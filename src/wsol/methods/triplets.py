@@ -1,7 +1,7 @@
-"""Triplets for method II of Shaharabany & Wolf (seed ``002``, Eq. 2-4): anchor, same-class positive,
+"""Triplets for method II of Shaharabany & Wolf (arXiv 2111.14131, Eq. 2-4): anchor, same-class positive,
 other-class negative.
 
-The authors' loader (research note ``methods.md`` A.5) draws, for each anchor, a uniformly random image of the
+The authors' loader draws, for each anchor, a uniformly random image of the
 same class and one of a different class. Here the draw is made inside a batch (:func:`sample_triplets`), so
 that the engine's ordinary loaders and collate work unchanged; :class:`ClassBalancedBatchSampler` builds
 batches of ``images_per_class`` images from each of several classes so that every anchor of such a batch has a
@@ -33,8 +33,9 @@ class Triplets:
 def sample_triplets(labels: Tensor, generator: torch.Generator | None = None) -> Triplets:
     """One triplet per batch element that has both a same-class partner and an other-class image in the batch.
 
-    Positives and negatives are drawn uniformly among the eligible batch elements (note A.5's rule, restricted
-    to the batch). Elements without a partner of their class (or batches of one class) are not anchors.
+    Positives and negatives are drawn uniformly among the eligible batch elements (the authors' rule,
+    restricted to the batch). Elements without a partner of their class (or batches of one class) are not
+    anchors.
     """
     if labels.ndim != 1:
         raise ValueError(f"labels: expected a 1-D tensor of class indices, got shape {tuple(labels.shape)}")
@@ -52,7 +53,7 @@ def sample_triplets(labels: Tensor, generator: torch.Generator | None = None) ->
 
 
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0) -> Tensor:
-    """``mean(max(||a - p|| - ||a - n|| + margin, 0))`` over the rows: seed Eq. 2 (and Eq. 3-4), margin 1."""
+    """``mean(max(||a - p|| - ||a - n|| + margin, 0))`` over the rows: Eq. 2 (and 3-4), margin 1."""
     if not anchor.shape == positive.shape == negative.shape:
         raise ValueError(
             f"anchor/positive/negative: expected equal shapes, got {tuple(anchor.shape)}, "

@@ -1,22 +1,22 @@
 """Learned weight map: Shaharabany & Wolf, "Learning a Weight Map for Weakly-Supervised Localization"
-(seed ``002``).
+(arXiv 2111.14131).
 
 A generator g (:mod:`wsol.methods.weight_map_generator`) learns a per-pixel weight map M = g(I) against a
 frozen network f:
 
-* **Method I** (seed Eq. 1): ``D(f(I), f(I ⊙ M)) + λ·R(M)`` with f a frozen classifier, D the
-  cross-entropy (``target``: ``"soft"`` = soft target softmax(f(I)), the default of research note
-  ``methods.md`` A.2 (b); ``"hard"`` = argmax f(I); ``"label"`` = the image label, the authors' CLIP
-  variant) and R = mean(M) (the L1 norm per pixel, note A.2), λ = 1.
-* **Method II** (seed Eq. 2-4): f is first trained as a Siamese embedding network with the triplet loss
+* **Method I** (paper's Eq. 1): ``D(f(I), f(I ⊙ M)) + λ·R(M)`` with f a frozen classifier, D the
+  cross-entropy (``target``: ``"soft"`` = soft target softmax(f(I)), our default (docs/weight_map.md);
+  ``"hard"`` = argmax f(I); ``"label"`` = the image label, the authors' CLIP variant) and R = mean(M) (the
+  L1 norm per pixel), λ = 1.
+* **Method II** (paper's Eq. 2-4): f is first trained as a Siamese embedding network with the triplet loss
   (``phase="pretrain_siamese"``), then frozen while g minimises ``L_inner + L_outer + λ·R(M_a)``
   (``phase="generator"``, ``siamese_checkpoint`` = the first phase's checkpoint).
 
 f is frozen: no parameter receives gradients and it stays in eval mode (BatchNorm statistics never move) even
 when the method is put in ``train()``, but gradients flow through it to g. Masking multiplies the *normalised*
-image (a hidden pixel becomes the dataset mean), as in the authors' code (note A.2).
+image (a hidden pixel becomes the dataset mean), as in the authors' code.
 
-Checkpoint selection by the score S (seed Eq. 6) is done on the maps this method predicts, by the
+Checkpoint selection by the score S (paper's Eq. 6) is done on the maps this method predicts, by the
 evaluator and the engine (``docs/weight_map.md``).
 """
 
@@ -48,7 +48,7 @@ ENGINE_CHECKPOINT_KEY = "wsol"
 def discrepancy(
     logits_masked: Tensor, logits_full: Tensor, target: Target, labels: Tensor | None = None
 ) -> Tensor:
-    """D of seed Eq. 1: cross-entropy of f(I ⊙ M) against f(I) (detached), mean over the batch.
+    """D of paper's Eq. 1: cross-entropy of f(I ⊙ M) against f(I) (detached), mean over the batch.
 
     ``soft``: ``-Σ_c softmax(f(I))_c log softmax(f(I⊙M))_c`` (same gradient in g as KL); ``hard``: CE to
     ``argmax f(I)``; ``label``: CE to ``labels``.
@@ -66,7 +66,7 @@ def discrepancy(
 
 
 def inner_triplet_loss(full: Tensor, foreground: Tensor, background: Tensor, margin: float = 1.0) -> Tensor:
-    """L_inner (seed Eq. 3): f(I_a) close to f(J^f_a) = f(M_a ⊙ I_a), far from f(J^b_a) = f((1-M_a) ⊙ I_a)."""
+    """L_inner (Eq. 3): f(I_a) close to f(J^f_a) = f(M_a ⊙ I_a), far from f(J^b_a) = f((1-M_a) ⊙ I_a)."""
     return triplet_margin_loss(full, foreground, background, margin)
 
 
@@ -176,7 +176,8 @@ def _freeze(module: nn.Module) -> nn.Module:
 
 
 class WeightMapMethod(WSOLMethod):
-    """Method I / II of seed ``002`` behind the :class:`WSOLMethod` protocol (registered as ``weight_map``).
+    """Method I / II of Shaharabany & Wolf behind the :class:`WSOLMethod` protocol (registered as
+    ``weight_map``).
 
     The frozen classifier f comes from ``classifier`` (a module ``images -> logits``, e.g.
     ``FrozenClassifier(wsol.models.build_classifier(...))``), ``classifier_checkpoint`` (a ``wsol train``

@@ -1,11 +1,11 @@
-"""The weight-map generator g of Shaharabany & Wolf, "Learning a Weight Map for WSOL" (seed ``002``).
+"""The weight-map generator g of Shaharabany & Wolf, "Learning a Weight Map for WSOL" (arXiv 2111.14131).
 
-g = a ResNet encoder (seed ``002`` "Architecture") + a skip decoder of five up-sampling blocks whose output is
-a sigmoid map at input resolution. The block layout follows the authors' public scaffolding (research note
-``methods.md`` A.1): a bottleneck of two Conv3x3-BN-ReLU on the deepest map, then one ``SkipUpBlock`` per
-shallower encoder map, each ``[up-sample] -> concat(skip) -> Conv3x3 -> BN -> ReLU -> Conv3x3 [-> BN ->
-ReLU]``, the last one returning a 1-channel logit that is resized (bilinear, ``align_corners=True``) to the
-input size.
+g = a ResNet encoder (the paper's "Architecture") + a skip decoder of five up-sampling blocks whose output is
+a sigmoid map at input resolution. The block layout follows the authors' public scaffolding
+(talshaharabany/what-is-where-by-looking): a bottleneck of two Conv3x3-BN-ReLU on the deepest map, then one
+``SkipUpBlock`` per shallower encoder map, each ``[up-sample] -> concat(skip) -> Conv3x3 -> BN -> ReLU ->
+Conv3x3 [-> BN -> ReLU]``, the last one returning a 1-channel logit that is resized (bilinear,
+``align_corners=True``) to the input size.
 
 The decoder only assumes an encoder with ``stages(x) -> list[Tensor]`` (shallow to deep) and
 ``stage_channels``; a block up-samples to its skip's size whenever the sizes differ, which reproduces the
@@ -33,7 +33,7 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
 
 
 class SkipUpBlock(nn.Module):
-    """Resize to the skip's size, concatenate it, two 3x3 convolutions (note A.1 ``SkipUpBlock``).
+    """Resize to the skip's size, concatenate it, two 3x3 convolutions (the authors' ``SkipUpBlock``).
 
     ``final=True`` is the last block: its second convolution's raw output is returned (a logit, no BN/ReLU).
     """
@@ -84,7 +84,7 @@ class SkipDecoder(nn.Module):
 
 
 class WeightMapGenerator(nn.Module):
-    """g: image (B,3,H,W) -> weight map M (B,H,W) in (0,1) (seed ``002`` "Architecture", Eq. 1's ``g(I)``)."""
+    """g: image (B,3,H,W) -> weight map M (B,H,W) in (0,1) (the paper's "Architecture", Eq. 1's g(I))."""
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()

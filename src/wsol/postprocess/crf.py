@@ -1,6 +1,6 @@
 """Fully connected CRF refinement of foreground masks (Krähenbühl & Koltun 2011), as min-max entropy's
-post-processing (seed ``000`` §4 / App. B; parameters from the reference ``crf_params.py``, research note
-``minmax-entropy.md`` §3 "CRF post-processing").
+post-processing (Belharbi et al., arXiv 1907.12934, §4 / App. B; parameters from the reference code's
+``crf_params.py``).
 
 The unary term is −log of the two-class distribution [1 − p, p] built from the continuous map p; the pairwise
 terms are a Gaussian (smoothness) kernel and a bilateral (appearance) kernel, both with diagonal kernels and

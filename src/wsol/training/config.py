@@ -3,7 +3,7 @@
 ``load_config(path, ["optim.lr=0.1", "trainer.max_epochs=3"])`` returns a validated ``DictConfig``; unknown
 keys and values of the wrong type are errors that name the key and where it came from. The sections mirror the
 papers' presets (``docs/training.md``): SGD + Nesterov with a floored step decay (min-max entropy note §3,
-wsolevaluation's protocol in methods.md §D.1).
+wsolevaluation's protocol, Choe et al. CVPR 2020, arXiv 2001.07437).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """ResNet-18/34/50/101 (He et al., CVPR 2016) with torchvision's module layout and parameter names.
 
 The stem is torchvision's (7×7 conv, BN, ReLU, 3×3 max-pool), not the CSAIL deep stem of the min-max entropy
-reference code (research note ``minmax-entropy.md`` §3). Strides follow the WSOL convention of removing the
-last strides instead of dilating (clovaai/wsolevaluation ``wsol/resnet.py``):
+reference code (sbelharbi/wsol-min-max-entropy-interpretability). Strides follow the WSOL convention of
+removing the last strides instead of dilating (clovaai/wsolevaluation ``wsol/resnet.py``):
 
 * ``output_stride=32`` (default): torchvision's network, layer4 at H/32.
 * ``output_stride=16``: layer4 stride 1 — wsolevaluation's ``ResNetCam`` default (14×14 maps at 224 px).

@@ -20,7 +20,7 @@ class HeadOutput(NamedTuple):
 
 
 class PoolingHead(nn.Module, abc.ABC):
-    """Base class of the pooling heads (the CAM-family baselines of seed ``000`` §4)."""
+    """Base class of the pooling heads (the CAM-family baselines of arXiv 1907.12934 §4)."""
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()

@@ -14,7 +14,7 @@ class LSEHead(ConvPoolingHead):
     """``s_k = (1/r) log( (1/n) Σ_ij exp(r A_k(i, j)) )`` computed as ``(logsumexp(r A) − log n) / r``.
 
     r → 0 gives the mean, r → ∞ the max; the logsumexp form never overflows. Default r = 10
-    (research note ``methods.md`` D.3, Belharbi's default; the paper's r is unconfirmed).
+    (Belharbi's default in the F-CAM framework code; the paper's r is unconfirmed).
     """
 
     def __init__(self, in_channels: int, num_classes: int, r: float = 10.0, modalities: int = 1) -> None:

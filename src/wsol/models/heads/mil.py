@@ -1,7 +1,7 @@
 """Deep MIL attention pooling (Ilse, Tomczak & Welling, ICML 2018), one attention map per class.
 
 Each location p of the feature map is an instance h_p. Per class c (the multi-class WSOL adaptation of the
-min-max paper's baseline, research note ``methods.md`` D.3):
+min-max paper's baseline, Belharbi et al. arXiv 1907.12934 §4):
 
     a_{c,p} = softmax_p( w_cᵀ tanh(V h_p) )                       (attention-based MIL pooling)
     a_{c,p} = softmax_p( w_cᵀ (tanh(V h_p) ⊙ sigm(U h_p)) )        gated attention

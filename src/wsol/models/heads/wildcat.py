@@ -11,11 +11,11 @@ k ∈ (0, 1) is a fraction of the n regions, ``round(k·n)`` with Python's round
 code, raised to 1 so that a small map never selects zero regions (the reference code would divide by zero); an
 integer k ≥ 1 is a count, clipped to n. ``kmin=None`` means kmin = kmax (Durand's default).
 
-``dropout`` (seed ``000`` "Pretrained resnet101 ... dropout over the final map of the pooling function"; the
-min-max reference code ``deepmil/decision_pooling.py``): in training, standard dropout (scaled by 1/(1−p))
-on the sorted values before the top/bottom means; the class maps themselves are not dropped. That reference
-code also writes ``scores.add(...)`` without assigning the result, which silently drops the k⁻ term; here
-the k⁻ term is applied (its configs use α = 0, where both agree).
+``dropout`` (arXiv 1907.12934: "Pretrained resnet101 ... dropout over the final map of the pooling
+function"; the min-max reference code ``deepmil/decision_pooling.py``): in training, standard dropout
+(scaled by 1/(1−p)) on the sorted values before the top/bottom means; the class maps themselves are not
+dropped. That reference code also writes ``scores.add(...)`` without assigning the result, which silently
+drops the k⁻ term; here the k⁻ term is applied (its configs use α = 0, where both agree).
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ def regions_count(k: float, n: int, name: str) -> int:
 class WildcatHead(ConvPoolingHead):
     """WILDCAT: multi-map class-wise pooling + top-k⁺ / bottom-k⁻ spatial pooling (see the module docstring).
 
-    Defaults follow the F-CAM framework's WILDCAT baseline (research note ``methods.md`` D.3): modalities 5,
-    kmax 0.5, kmin 0.1, α 0.6, dropout 0. The min-max paper's configs: kmax = kmin = 0.09, α 0, modalities 5,
-    dropout 0.75 (GlaS) / 0.85 (CUB, OxF).
+    Defaults follow the F-CAM framework's WILDCAT baseline (Belharbi et al., F-CAM, WACV 2022,
+    arXiv 2109.07069): modalities 5, kmax 0.5, kmin 0.1, α 0.6, dropout 0. The min-max paper's configs:
+    kmax = kmin = 0.09, α 0, modalities 5, dropout 0.75 (GlaS) / 0.85 (CUB, OxF).
     """
 
     def __init__(
