@@ -102,6 +102,17 @@ def test_out_of_range_integers_name_the_key(override: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "override",
+    ["trainer.limit_train_batches=0", "trainer.limit_test_batches=-1", "trainer.limit_val_batches=1.5"],
+)
+def test_batch_limits_are_counts_or_fractions(override: str) -> None:
+    key, value = override.split("=")
+    with pytest.raises(ValueError, match=rf"^trainer\.{key.split('.')[1]}: expected null, .* got {value}$"):
+        load_config(None, [override])
+    load_config(None, ["trainer.limit_val_batches=0", "trainer.limit_train_batches=0.5"])
+
+
+@pytest.mark.parametrize(
     ("text", "where", "problem"),
     [
         ("optim:\n  lr: 0.1\n trainer: [\n", "3:2", "did not find expected key"),

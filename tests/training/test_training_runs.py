@@ -219,6 +219,13 @@ def test_nan_loss_names_step_and_last_good_checkpoint(tmp_path: Path) -> None:
     assert read_checkpoint(last)["global_step"] == 2
 
 
+def test_devices_the_machine_lacks_are_a_config_error(tmp_path: Path) -> None:
+    config = load_config(None, [*TINY, f"output_dir={tmp_path}", "name=nodevice", "trainer.devices=0"])
+    with pytest.raises(ValueError, match=r"^trainer: `Trainer\(devices=0\)` value is not a valid input"):
+        train(config)
+    assert not (tmp_path / "nodevice" / "checkpoints").exists()
+
+
 def test_bad_evaluator_option_fails_before_training(tmp_path: Path) -> None:
     config = load_config(None, [f"output_dir={tmp_path}", "name=bad", "eval.no_such_option=1"])
     with pytest.raises(ValueError, match="eval: invalid evaluator options"):

@@ -169,6 +169,14 @@ def validate_config(config: DictConfig) -> None:
         if value not in also and value < minimum:
             alternatives = "".join(f" or {'null' if other is None else other}" for other in also)
             raise ValueError(f"{key}: expected an integer >= {minimum}{alternatives}, got {value}")
+    for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
+        value = config.trainer[key]
+        fewest = 0 if key == "limit_val_batches" else 1  # 0 validation batches: select the last epoch
+        whole = isinstance(value, int) and value >= fewest
+        if value is not None and not whole and not (isinstance(value, float) and 0 < value <= 1):
+            raise ValueError(
+                f"trainer.{key}: expected null, a number of batches or a fraction in (0, 1], got {value!r}"
+            )
     if config.data.sampler not in (None, "class_balanced"):
         raise ValueError(f"data.sampler: expected null or 'class_balanced', got {config.data.sampler!r}")
     if config.optim.name not in ("sgd", "adam"):

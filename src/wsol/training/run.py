@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -195,6 +196,15 @@ def _trainer(config: DictConfig, run_dir: Path, callbacks: list[Any], loggers: l
     limits = {
         key: getattr(t, key) for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches")
     }
+    try:
+        return _lightning_trainer(t, run_dir, callbacks, loggers, limits)
+    except MisconfigurationException as err:  # devices, accelerator or strategy this machine cannot provide
+        raise ValueError(f"trainer: {err}") from None
+
+
+def _lightning_trainer(
+    t: DictConfig, run_dir: Path, callbacks: list[Any], loggers: list[Any] | bool, limits: dict[str, Any]
+) -> L.Trainer:
     return L.Trainer(
         accelerator=t.accelerator,
         devices=t.devices,
