@@ -39,7 +39,7 @@ from wsol.training.checkpoint import (
 from wsol.training.config import SELECTION_MODES, load_config, read_yaml, to_plain
 from wsol.training.datamodule import WSOLDataModule
 from wsol.training.module import CHECKPOINT_KEY, WSOLLightningModule
-from wsol.training.run_folder import locked_run_folder, new_run_folder, remove_stale_temporaries
+from wsol.training.run_folder import locked_run_folder, new_run_folder
 
 RUN_DIR_ENV = "WSOL_RUN_DIR"
 """Set by the launching process so that DDP child processes write into the same run folder."""
@@ -246,7 +246,6 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
             raise ValueError(
                 f"{run_dir}: the run folder already has checkpoints; use --resume or another name"
             )
-        remove_stale_temporaries(last_path.parent)
         os.environ[RUN_DIR_ENV] = str(run_dir)
         # Seed after the data exist: generating the synthetic benchmark must not change the model's draws.
         L.seed_everything(config.seed, workers=True, verbose=False)

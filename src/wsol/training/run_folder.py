@@ -25,7 +25,10 @@ class RunFolderInUseError(ValueError):
 
 @contextlib.contextmanager
 def locked_run_folder(run_dir: Path) -> Iterator[Path]:
-    """Create ``run_dir`` if needed, hold its lock while the block runs; raise if another process holds it."""
+    """Create ``run_dir`` if needed, hold its lock while the block runs; raise if another process holds it.
+
+    Once locked, the temporary files that a killed run's atomic writes left behind are deleted.
+    """
     run_dir = Path(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -45,6 +48,7 @@ def locked_run_folder(run_dir: Path) -> Iterator[Path]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        remove_stale_temporary_files(run_dir)
         yield run_dir
     finally:
         os.close(fd)  # releases the lock
@@ -67,9 +71,9 @@ def new_run_folder(output_dir: Path, stem: str) -> Path:
             raise ValueError(f"output_dir: cannot create {candidate} ({err.strerror})") from None
 
 
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete the ``.NAME.tmp-*`` files a killed atomic write left in ``folder`` (call with the lock held)."""
-    stale = sorted(path for path in Path(folder).glob(".*.tmp-*") if path.is_file())
+def remove_stale_temporary_files(run_dir: Path) -> list[Path]:
+    """Delete the ``.NAME.tmp-*`` files killed atomic writes left anywhere in ``run_dir`` (lock held)."""
+    stale = sorted(path for path in Path(run_dir).rglob(".*.tmp-*") if path.is_file())
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
