@@ -1,4 +1,5 @@
-"""``wsol demo`` end to end on a tiny synthetic benchmark: the table agrees with each method's metrics."""
+"""``wsol demo`` end to end on a tiny synthetic benchmark, two seeds: the table is the mean ± sd of each
+seed's evaluation at the validation τ, with the oracle beside it; the report and the overlays exist."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
-from wsol.cli.demo import DEMO_METHODS, OVERLAY_MIN_SIDE, TABLE_COLUMNS, _metric
+from wsol.cli.demo import DEMO_METHODS, OVERLAY_MIN_SIDE
 from wsol.cli.main import main
+
+SEEDS = (0, 1)
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +21,8 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     overrides = [
         f"data.cache_dir={out / 'cache'}",
-        "data.synthetic.image_size=48",
-        "data.synthetic.train=32",
+        "data.synthetic.image_size=32",
+        "data.synthetic.train=16",
         "data.synthetic.val=8",
         "data.synthetic.test=8",
         "data.batch_size=8",
@@ -27,25 +31,46 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "trainer.progress_bar=false",
         "eval.cam_curve_interval=0.01",
     ]
-    assert main(["demo", "--out", str(out / "results"), "--overlays", "3", *overrides]) == 0
+    seeds = ",".join(map(str, SEEDS))
+    assert main(["demo", "--out", str(out / "results"), "--overlays", "3", "--seeds", seeds, *overrides]) == 0
     return out / "results"
 
 
-def test_demo_table_matches_each_methods_test_metrics(demo_dir: Path) -> None:
+def _seed_metrics(demo_dir: Path, key: str) -> list[dict]:
+    return [json.loads((demo_dir / key / f"seed{s}" / "metrics.json").read_text()) for s in SEEDS]
+
+
+def test_demo_table_is_the_mean_and_sd_of_the_seeds(demo_dir: Path) -> None:
     summary = json.loads((demo_dir / "metrics.json").read_text())
-    table = (demo_dir / "metrics.md").read_text().splitlines()
-    rows = [line for line in table if line.startswith("| ") and not line.startswith("| method")]
-    assert [row.split(" | ")[0][2:] for row in rows] == [m.title for m in DEMO_METHODS]
-    for method, row in zip(DEMO_METHODS, rows, strict=True):
-        full = json.loads((demo_dir / method.key / "metrics.json").read_text())
-        assert full["split"] == "test" and full["num_images"] == 8
-        cells = row.strip("| ").split(" | ")[1:]
-        for (title, key), cell in zip(TABLE_COLUMNS, cells, strict=False):
-            value = _metric(full, key)
-            assert summary[method.key][key] == value, title
-            assert cell == ("n/a" if value is None else f"{value:.2f}"), title
-        assert summary[method.key]["top1_err"] == pytest.approx(100 - full["top1_acc"])
-        assert (demo_dir / method.key / "tau_curves.png").stat().st_size > 0
+    assert [m["label"] for m in summary["methods"]] == [m.title for m in DEMO_METHODS]
+    for method, row in zip(DEMO_METHODS, summary["methods"], strict=True):
+        seeds = _seed_metrics(demo_dir, method.key)
+        assert all(m["split"] == "test" and m["num_images"] == 8 for m in seeds)
+        assert row["seeds"] == list(SEEDS)
+        headline = [m["val_tau"]["metrics"]["max_box_acc_v2"] for m in seeds]
+        oracle = [m["max_box_acc_v2"] for m in seeds]
+        entry = row["metrics"]["max_box_acc_v2"]
+        assert entry["value"]["mean"] == pytest.approx(sum(headline) / 2)
+        assert entry["value"]["sd"] == pytest.approx(abs(headline[0] - headline[1]) / np.sqrt(2))
+        assert entry["oracle"]["mean"] == pytest.approx(sum(oracle) / 2)
+        errors = [100 - m["top1_acc"] for m in seeds]
+        assert row["metrics"]["top1_err"]["value"]["mean"] == pytest.approx(sum(errors) / 2)
+    (pair,) = summary["paired"]
+    assert pair["a"] == DEMO_METHODS[0].title and pair["n_images"] == 8
+    table = (demo_dir / "metrics.md").read_text()
+    first = summary["methods"][0]["metrics"]["pxap"]["value"]
+    assert (
+        f"| {DEMO_METHODS[0].title} | 0,1 | " in table and f"{first['mean']:.2f} ± {first['sd']:.2f}" in table
+    )
+    assert "(oracle τ)" in table and "95 % bootstrap interval" in table
+
+
+def test_demo_writes_the_report_and_the_first_seeds_predictions(demo_dir: Path) -> None:
+    page = (demo_dir / "report" / "index.html").read_text()
+    assert all(m.title in page for m in DEMO_METHODS) and "metadata_sha256" in page
+    assert (demo_dir / DEMO_METHODS[0].key / "seed0" / "predictions" / "predictions_coco.json").is_file()
+    assert not (demo_dir / DEMO_METHODS[0].key / "seed1" / "predictions").exists()
+    assert (demo_dir / DEMO_METHODS[0].key / "seed1" / "tau_curves.png").stat().st_size > 0
 
 
 def test_demo_overlays_put_the_methods_side_by_side(demo_dir: Path) -> None:

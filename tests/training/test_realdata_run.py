@@ -41,3 +41,15 @@ def test_preset_trains_on_varying_sizes_with_no_size_option(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_no_object_images"] >= 1 and metrics["top1_acc"] is not None
     assert metrics["num_mask_images"] == metrics["num_images"] - metrics["num_no_object_images"]
+
+
+def test_default_workers_policy(monkeypatch):
+    from wsol.training import datamodule
+
+    monkeypatch.setattr(datamodule.os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    assert datamodule.default_workers(cached=True) == 0
+    assert datamodule.default_workers(cached=False) == 1
+    monkeypatch.setattr(datamodule.os, "sched_getaffinity", lambda _: set(range(16)), raising=False)
+    assert datamodule.default_workers(cached=False) == 2
+    monkeypatch.setattr(datamodule.os, "sched_getaffinity", lambda _: {0}, raising=False)
+    assert datamodule.default_workers(cached=False) == 0

@@ -3,14 +3,17 @@
 First, with no training, localizes the shipped sample photos with EfficientNet-Lite0's ImageNet classifier
 and classic CAM (``OUT/imagenet/``, as ``wsol localize --imagenet``; skipped with a note when the
 ``pretrained`` extra is not installed). Then generates the synthetic benchmark, trains a CAM-Avg baseline
-and min-max entropy with recursive erasing (arXiv 1907.12934) on the
-CPU, evaluates both on the test split, and
-writes a results folder::
+and min-max entropy with recursive erasing (arXiv 1907.12934) on the CPU for each seed (``--seeds``, default
+0,1,2), evaluates every run on the test split with τ chosen on the validation split, and writes a results
+folder::
 
-    OUT/metrics.md, OUT/metrics.json       the comparison table (test split, GT-known maps)
-    OUT/<method>/metrics.json, *.png       each method's full metrics, tau curves and PR curves
-    OUT/overlays/<image>.png               image + ground truth | CAM-Avg | min-max entropy, side by side
-    OUT/runs/<method>/                     the training runs (config, checkpoints, logs)
+    OUT/metrics.md, OUT/metrics.json       `wsol compare` of the runs: mean ± sd over seeds (validation τ,
+                                           oracle τ beside), paired bootstrap intervals, train times
+    OUT/<method>/seed<S>/                  each run's evaluation: metrics.json (with provenance), per-image
+                                           statistics, tau and PR curves; the first seed's predictions/
+    OUT/report/index.html                  the HTML report of all runs (`wsol report`)
+    OUT/overlays/<image>.png               image + ground truth | CAM-Avg | min-max entropy (first seed)
+    OUT/runs/<method>-seed<S>/             the training runs (config, checkpoints, logs)
     OUT/imagenet/<photo>_*                 top-5 ImageNet classes, map, mask, boxes, overlay per photo
 """
 
@@ -24,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from wsol.cli.train import parse_seeds
 from wsol.data.format import read_dataset_info, read_split
 from wsol.data.images import read_image, read_mask
 from wsol.io import atomic_write_text
@@ -45,17 +49,6 @@ DEMO_METHODS = (
 OVERLAY_MIN_SIDE = 256
 """Overlay strips of small images are enlarged (nearest neighbour) to at least this many pixels high."""
 
-# (column title, EvaluationResult.to_dict() key); per-IoU dictionaries are read at delta = 50 (the V1 rule).
-TABLE_COLUMNS = (
-    ("classification error %", "top1_err"),
-    ("F1+ %", "f1_pos"),
-    ("F1- %", "f1_neg"),
-    ("PxAP", "pxap"),
-    ("MaxBoxAccV2", "max_box_acc_v2"),
-    ("GT-known loc %", "gt_known_loc"),
-    ("top-1 loc %", "top1_loc"),
-)
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -65,7 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("results/demo"), help="results folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed of training (the benchmark keeps its own)")
+    parser.add_argument(
+        "--seeds", default="0,1,2", help="training seeds, comma-separated (the benchmark keeps its own)"
+    )
     parser.add_argument("--overlays", type=int, default=8, help="number of test images drawn side by side")
     parser.add_argument(
         "overrides",
@@ -73,28 +68,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="config overrides applied to both methods, e.g. trainer.max_epochs=2 data.synthetic.train=200",
     )
     parser.set_defaults(func=run_demo)
-
-
-def _metric(metrics: dict[str, object], key: str) -> float | None:
-    value = metrics.get(key)
-    if isinstance(value, dict):
-        value = value.get("50")
-    return None if value is None else float(value)
-
-
-def _table_value(metrics: dict[str, object], key: str) -> str:
-    value = _metric(metrics, key)
-    return "n/a" if value is None else f"{value:.2f}"
-
-
-def _markdown_table(rows: dict[str, dict[str, object]], seconds: dict[str, float]) -> str:
-    header = "| method | " + " | ".join(title for title, _ in TABLE_COLUMNS) + " | train time (s) |"
-    lines = [header, "|" + "---|" * (len(TABLE_COLUMNS) + 2)]
-    for method in DEMO_METHODS:
-        metrics = rows[method.key]
-        values = " | ".join(_table_value(metrics, key) for _, key in TABLE_COLUMNS)
-        lines.append(f"| {method.title} | {values} | {seconds[method.key]:.0f} |")
-    return "\n".join(lines) + "\n"
 
 
 def _ground_truth_panel(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -164,52 +137,77 @@ def _imagenet_part(out_dir: Path) -> None:
         )
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    # Lightning and the engine load only when the demo runs, not for every `wsol` command.
+def _train_and_evaluate(
+    method: DemoMethod, seed: int, args: argparse.Namespace, out: Path, export: bool
+) -> tuple[Path, float]:
+    """Train one run and evaluate it into ``OUT/<method>/seed<S>``; returns (checkpoint, train seconds)."""
     from wsol.evaluation import EvaluatorConfig
     from wsol.report.plots import save_evaluation_plots
     from wsol.training.config import load_config, preset_path
-    from wsol.training.inference import evaluate_checkpoint, load_checkpoint
+    from wsol.training.evaluate_run import EvaluationRequest, evaluate_run
+    from wsol.training.inference import load_checkpoint
     from wsol.training.run import resolve_data_root, train
 
+    name = f"{method.key}-seed{seed}"
+    overrides = [f"output_dir={out / 'runs'}", f"name={name}", f"seed={seed}", *args.overrides]
+    config = load_config(preset_path(method.preset), overrides)
+    root = resolve_data_root(config.data)
+    print(
+        f"[demo] training {method.title}, seed {seed} ({preset_path(method.preset).name}) on {root}",
+        flush=True,
+    )
+    result = train(config)
+    _, run_config = load_checkpoint(result.checkpoint)
+    request = EvaluationRequest(
+        checkpoint=result.checkpoint,
+        data_root=root,
+        split=config.data.test_split,
+        out_dir=out / method.key / f"seed{seed}",
+        config=EvaluatorConfig(**run_config.get("eval", {})),
+        val_split=config.data.val_split,
+        export=export,
+        label=method.title,
+    )
+    _, evaluation = evaluate_run(request)
+    save_evaluation_plots(evaluation, request.out_dir)
+    return result.checkpoint, result.train_seconds
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from wsol.cli.report import write_report
+    from wsol.report.compare import compare, load_run, markdown
+    from wsol.training.config import load_config, preset_path
+    from wsol.training.run import resolve_data_root
+
     out: Path = args.out.absolute()
+    seeds = parse_seeds(args.seeds)
     _imagenet_part(out / "imagenet")
-    rows: dict[str, dict[str, object]] = {}
-    seconds: dict[str, float] = {}
-    checkpoints: dict[str, Path] = {}
-    root: Path | None = None
+    seconds: dict[str, list[float]] = {}
+    first_checkpoints: dict[str, Path] = {}
+    evaluations: list[Path] = []
     for method in DEMO_METHODS:
-        overrides = [f"output_dir={out / 'runs'}", f"name={method.key}", f"seed={args.seed}", *args.overrides]
-        config = load_config(preset_path(method.preset), overrides)
-        root = resolve_data_root(config.data)
-        print(f"[demo] training {method.title} ({preset_path(method.preset).name}) on {root}", flush=True)
-        result = train(config)
-        _, run_config = load_checkpoint(result.checkpoint)
-        evaluation = evaluate_checkpoint(
-            result.checkpoint,
-            root,
-            "test",
-            None,
-            out / method.key,
-            EvaluatorConfig(**run_config.get("eval", {})),
-        )
-        save_evaluation_plots(evaluation, out / method.key)
-        rows[method.key] = evaluation.to_dict()
-        seconds[method.key] = result.train_seconds
-        checkpoints[method.key] = result.checkpoint
-    assert root is not None
-    table = _markdown_table(rows, seconds)
-    atomic_write_text(out / "metrics.md", "# wsol demo: test split of the synthetic benchmark\n\n" + table)
-    summary = {
-        method.key: {
-            "title": method.title,
-            "train_seconds": round(seconds[method.key], 1),
-            **{key: _metric(rows[method.key], key) for _, key in TABLE_COLUMNS},
-        }
-        for method in DEMO_METHODS
-    }
-    atomic_write_text(out / "metrics.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    overlays = _write_overlays(root, checkpoints, out / "overlays", args.overlays)
-    print(table)
-    print(f"[demo] results in {out} ({len(overlays)} overlays)")
+        for seed in seeds:
+            checkpoint, train_seconds = _train_and_evaluate(method, seed, args, out, seed == seeds[0])
+            seconds.setdefault(method.key, []).append(train_seconds)
+            first_checkpoints.setdefault(method.key, checkpoint)
+            evaluations.append(out / method.key / f"seed{seed}")
+    document = compare([load_run(path) for path in evaluations])
+    document["train_seconds"] = {m.title: [round(t, 1) for t in seconds[m.key]] for m in DEMO_METHODS}
+    ddof = min(1, len(seeds) - 1)  # the sample sd, as the metrics; 0 for a single seed
+    times = "".join(
+        f"| {m.title} | {np.mean(seconds[m.key]):.0f} ± {np.std(seconds[m.key], ddof=ddof):.0f} |\n"
+        for m in DEMO_METHODS
+    )
+    text = (
+        "# wsol demo: test split of the synthetic benchmark\n\n"
+        f"Seeds {', '.join(map(str, seeds))}; mean ± sd over seeds.\n\n{markdown(document)}\n"
+        f"| method | train time (s) |\n|---|---|\n{times}"
+    )
+    atomic_write_text(out / "metrics.md", text)
+    atomic_write_text(out / "metrics.json", json.dumps(document, indent=2, sort_keys=True) + "\n")
+    root = resolve_data_root(load_config(preset_path(DEMO_METHODS[0].preset), list(args.overrides)).data)
+    overlays = _write_overlays(root, first_checkpoints, out / "overlays", args.overlays)
+    report = write_report(evaluations, out / "report")
+    print(text)
+    print(f"[demo] results in {out} ({len(overlays)} overlays); report: {report}")
     return 0

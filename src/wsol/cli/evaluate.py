@@ -1,13 +1,16 @@
 """``wsol evaluate``: score a folder of ``.npy`` maps (any tool's) or a checkpoint against a dataset split.
 
-Writes ``metrics.json`` (``EvaluationResult.to_dict()``), ``tau_curves.png`` and ``pr_curves.png`` into
-``--out``, each file atomically.
+Writes ``metrics.json`` (``EvaluationResult.to_dict()`` + ``val_tau``, the figures at the τ chosen on the
+validation split, + ``provenance``), ``per_image.npz`` / ``per_image.csv``, ``tau_curves.png`` and
+``pr_curves.png`` into ``--out``, each file atomically; ``--export`` adds the predictions in standard formats
+(``wsol.evaluation.export``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +73,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "on for --checkpoint)",
     )
     parser.add_argument("--workers", type=int, default=0, help="processes for box extraction (0: in-process)")
+    parser.add_argument(
+        "--val-split",
+        default="auto",
+        help="split whose best τ is applied to --split (default: 'val' when the dataset has it; 'none': off)",
+    )
+    parser.add_argument(
+        "--val-maps", type=Path, default=None, help="with --maps: the maps of --val-split, to choose τ on"
+    )
+    parser.add_argument(
+        "--export",
+        action="store_true",
+        help="with --checkpoint: also write predictions/ (maps .npy, masks PNG, COCO JSON with RLE masks)",
+    )
+    parser.add_argument("--label", default=None, help="name of the evaluated method in reports")
+    parser.add_argument(
+        "--per-image",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep per-image statistics for `wsol compare` / `wsol report` (about 15 kB per image; "
+        "--no-per-image for very large splits, which also lets --workers parallelise box extraction)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -92,6 +116,16 @@ def evaluate_maps(
     mask_root: Path | None = None,
 ) -> EvaluationResult:
     """Evaluate the ``.npy`` maps of ``maps_dir`` against the ground truth of ``data`` / ``split``."""
+    return _maps_evaluator(maps_dir, data, split, config, mask_root).compute()
+
+
+def _maps_evaluator(
+    maps_dir: Path,
+    data: Path,
+    split: str | None,
+    config: EvaluatorConfig,
+    mask_root: Path | None = None,
+) -> WSOLEvaluator:
     if not Path(maps_dir).is_dir():
         raise FileNotFoundError(f"--maps {maps_dir}: folder not found")
     truth = load_ground_truth(data, split, mask_root)
@@ -109,6 +143,7 @@ def evaluate_maps(
                 )
                 if with_masks
                 else None,
+                image_ids=[s.image_id for s in pending],
             )
             pending.clear()
 
@@ -125,7 +160,7 @@ def evaluate_maps(
             pending.append(sample)
         if pending:
             flush()
-        return evaluator.compute()
+        return evaluator
 
 
 def write_outputs(result: EvaluationResult, out_dir: Path, metrics: bool = True) -> list[Path]:
@@ -162,36 +197,84 @@ def _summary(result: EvaluationResult) -> str:
     return " ".join(parts)
 
 
+def _val_split(args: argparse.Namespace) -> str | None:
+    """``--val-split``: ``auto`` = ``val`` when the dataset has it (and it is not the evaluated split)."""
+    if args.val_split == "none":
+        return None
+    if args.val_split != "auto":
+        return args.val_split
+    from wsol.data.format import DATASET_FILE, read_dataset_info
+
+    if not (Path(args.data) / DATASET_FILE).is_file():
+        return None
+    return "val" if "val" in read_dataset_info(args.data).splits and args.split != "val" else None
+
+
+def _run_maps(args: argparse.Namespace) -> EvaluationResult:
+    from wsol.evaluation.protocol import at_validation_tau, write_evaluation
+    from wsol.evaluation.provenance import provenance_record
+
+    if args.export:
+        raise ValueError("--export: only with --checkpoint (with --maps the maps are already on disk)")
+    config = _config(args, False if args.normalize is None else args.normalize)
+    evaluator = _maps_evaluator(
+        args.maps, args.data, args.split, replace(config, per_image=args.per_image), args.mask_root
+    )
+    result = evaluator.compute()
+    payload = {"maps": str(args.maps), "data": str(args.data), "split": args.split, **result.to_dict()}
+    if args.val_maps is not None:
+        val_split = _val_split(args)
+        if val_split is None:
+            raise ValueError("--val-maps: needs --val-split (or a dataset with a 'val' split)")
+        val = evaluate_maps(args.val_maps, args.data, val_split, config, args.mask_root)
+        payload["val_tau"] = {"split": val_split, **at_validation_tau(val, result)}
+    source = {"maps": str(Path(args.maps).absolute())}
+    payload["provenance"] = provenance_record(
+        evaluator=config, data=args.data, split=args.split, source=source, label=args.label or args.maps.name
+    )
+    write_evaluation(args.out, payload, evaluator)
+    return result
+
+
+def _run_checkpoint(args: argparse.Namespace) -> EvaluationResult:
+    from wsol.training.evaluate_run import EvaluationRequest, evaluate_run
+
+    if args.split is None:
+        raise ValueError("--split: required with --checkpoint")
+    if args.val_maps is not None:
+        raise ValueError("--val-maps: only with --maps")
+    request = EvaluationRequest(
+        checkpoint=args.checkpoint,
+        data_root=args.data,
+        split=args.split,
+        out_dir=args.out,
+        config=_config(args, True if args.normalize is None else args.normalize),
+        cam=args.cam,
+        val_split=_val_split(args),
+        export=args.export,
+        label=args.label,
+        per_image=args.per_image,
+    )
+    return evaluate_run(request)[1]
+
+
+def _run_baseline(args: argparse.Namespace) -> EvaluationResult:
+    from wsol.training.inference import evaluate_baseline
+
+    if args.split is None:
+        raise ValueError("--split: required with --baseline")
+    config = _config(args, False if args.normalize is None else args.normalize)
+    return evaluate_baseline(args.baseline, args.data, args.split, args.out, config, args.frame_size)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.maps is not None:
-        normalize = False if args.normalize is None else args.normalize
-        result = evaluate_maps(args.maps, args.data, args.split, _config(args, normalize), args.mask_root)
-        written = write_outputs(result, args.out)
+        result = _run_maps(args)
     elif args.baseline is not None:
-        from wsol.training.inference import evaluate_baseline
-
-        if args.split is None:
-            raise ValueError("--split: required with --baseline")
-        normalize = False if args.normalize is None else args.normalize
-        config = _config(args, normalize)
-        result = evaluate_baseline(args.baseline, args.data, args.split, args.out, config, args.frame_size)
-        written = [args.out / "metrics.json", *write_outputs(result, args.out, metrics=False)]
+        result = _run_baseline(args)
     else:
-        from wsol.training.inference import evaluate_checkpoint
-
-        if args.split is None:
-            raise ValueError("--split: required with --checkpoint")
-        normalize = True if args.normalize is None else args.normalize
-        result = evaluate_checkpoint(
-            checkpoint=args.checkpoint,
-            data_root=args.data,
-            split=args.split,
-            cam=args.cam,
-            out_dir=args.out,
-            config=_config(args, normalize),
-        )
-        # evaluate_checkpoint writes metrics.json itself (with the checkpoint's provenance); add the plots.
-        written = [args.out / "metrics.json", *write_outputs(result, args.out, metrics=False)]
+        result = _run_checkpoint(args)
+    written = [args.out / "metrics.json", *write_outputs(result, args.out, metrics=False)]
     print(_summary(result))
     for path in written:
         print(f"wrote {path}")

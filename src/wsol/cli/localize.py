@@ -22,7 +22,8 @@ def register(commands: Any) -> None:
             "names and probabilities, all probabilities), "
             "STEM_map.npy (map in [0, 1] at the image's size), STEM_mask.png, STEM_boxes.json (largest "
             "contour box and all contour boxes, x0,y0,x1,y1) and STEM_overlay.png (map, mask contour, "
-            "largest box)."
+            "largest box); and predictions_coco.json, every image's boxes with the localized class's "
+            "probability as score and the mask inside each box as COCO RLE."
         ),
     )
     source = parser.add_mutually_exclusive_group(required=True)
@@ -58,6 +59,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wsol.evaluation.export import COCO_FILE, ImagePrediction, write_coco
     from wsol.training.inference import imagenet_method, load_checkpoint_full, predict_images
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     num_classes = loaded.method.num_classes
     if args.target_class is not None and not 0 <= args.target_class < num_classes:
         raise ValueError(f"--class: expected a class index in [0, {num_classes}), got {args.target_class}")
+    exported: list[ImagePrediction] = []
     for item in predict_images(
         loaded.method,
         loaded.config,
@@ -90,6 +93,12 @@ def run(args: argparse.Namespace) -> int:
             f"{entry['name'] or entry['class']} {entry['probability']:.3f}" for entry in prediction["top5"]
         )
         print(f"{item.path}: {ranking}; map of class {item.map_class}, {len(item.boxes)} boxes -> {args.out}")
+        height, width = item.mask.shape
+        score = item.probabilities[item.map_class]
+        exported.append(
+            ImagePrediction(item.path.name, width, height, item.map_class, score, item.boxes, item.mask)
+        )
+    write_coco(args.out / COCO_FILE, exported, loaded.class_names)
     return 0
 
 

@@ -26,6 +26,7 @@ METADATA_FILES = (
     "image_sizes.txt",
     "localization.txt",
     "masks.txt",
+    "extra_boxes.txt",
     "parts.txt",  # the synthetic benchmark's object parts (wsol.data.synth)
     "extra_boxes.txt",  # whole-object and head boxes (wsol.data.mask_boxes, the Oxford-IIIT Pet importer)
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from torch import Tensor
 from wsol.evaluation import parity as ref
 from wsol.evaluation.boxes import BoxConvention, box_correctness
 from wsol.evaluation.classification import topk_correct
+from wsol.evaluation.per_image import PerImageStats
 from wsol.evaluation.pixel import (
     bin_edges,
     confusion_curves,
@@ -61,6 +62,9 @@ class EvaluatorConfig:
     workers: int = 0
     weightmap_score: bool = False
     """Also average the weight-map paper's early-stopping score S (arXiv 2111.14131 Eq. 6) over the maps."""
+    per_image: bool = False
+    """Also keep every image's statistics for :meth:`WSOLEvaluator.per_image` (memory grows with the images;
+    one process only: ``sync_distributed`` does not gather them)."""
 
     def __post_init__(self) -> None:
         if self.parity not in (None, "wsolevaluation"):
@@ -210,6 +214,7 @@ class WSOLEvaluator:
             "pr_counts": np.zeros(2),
             "weightmap_s": np.zeros(1),  # sum over images of S (only with config.weightmap_score)
         }
+        self._images: list[dict[str, Any]] = []  # one entry per image with config.per_image
 
     def merge(self, other: WSOLEvaluator) -> WSOLEvaluator:
         """Add ``other``'s statistics to this evaluator's (same configuration required); returns ``self``."""
@@ -217,6 +222,7 @@ class WSOLEvaluator:
             raise ValueError(f"merge: configurations differ ({self.config} vs {other.config})")
         for name, value in other.stats.items():
             self.stats[name] += value
+        self._images.extend(other._images)
         return self
 
     def sync_distributed(self) -> None:
@@ -266,6 +272,7 @@ class WSOLEvaluator:
         logits: Tensor | None = None,
         has_mask: Tensor | None = None,
         has_object: Tensor | None = None,
+        image_ids: Sequence[str] | None = None,
     ) -> None:
         """Accumulate one batch.
 
@@ -275,8 +282,21 @@ class WSOLEvaluator:
         ``boxes`` B arrays (N_i, 4) ``x0,y0,x1,y1`` in the maps' pixels (an image with no box is left out of
         box metrics); ``labels`` (B,) and ``logits`` (B, K) give top-1/top-5 accuracy and top-1/top-5
         localization. ``has_object`` (B,) bool marks images that show no object (False, e.g. BUSI ``normal``):
-        they count for classification only, whatever masks or boxes are passed for them.
+        they count for classification only, whatever masks or boxes are passed for them. ``image_ids`` name
+        the images in :meth:`per_image` (default: their running index).
         """
+        if self.config.per_image:
+            inputs = dict(
+                masks=masks,
+                ignore=ignore,
+                boxes=boxes,
+                labels=labels,
+                logits=logits,
+                has_mask=has_mask,
+                has_object=has_object,
+            )
+            self._update_per_image(maps, inputs, image_ids)
+            return
         # Validate and convert everything first, so that a bad argument leaves the statistics untouched.
         scoremaps = self._as_batch(maps, "maps")
         batch, height, width = scoremaps.shape
@@ -317,6 +337,62 @@ class WSOLEvaluator:
             self._update_boxes(prepared, frame_boxes, top1, top5)
         if pixel_inputs is not None:
             self._update_pixels(*pixel_inputs)
+
+    def _update_per_image(
+        self, maps: Tensor, inputs: dict[str, Any], image_ids: Sequence[str] | None
+    ) -> None:
+        """Evaluate each image on its own and add its statistics (the sums equal a batched update's)."""
+        batch = self._as_batch(maps, "maps").shape[0]
+        if image_ids is not None and len(image_ids) != batch:
+            raise ValueError(f"image_ids: expected {batch} ids (one per map), got {len(image_ids)}")
+        single = WSOLEvaluator(replace(self.config, per_image=False, workers=0))
+        rows, totals = [], []
+        for i in range(batch):
+            single.reset()
+            single.update(maps[i : i + 1], **{k: v[i : i + 1] for k, v in inputs.items() if v is not None})
+            stats = single.stats
+            totals.append({name: value.copy() for name, value in stats.items()})
+            logits, labels = inputs["logits"], inputs["labels"]
+            classified = stats["counts"][1] > 0
+            rows.append(
+                {
+                    "image_id": str(image_ids[i])
+                    if image_ids is not None
+                    else str(int(self.stats["counts"][0]) + i),
+                    "label": int(labels[i]) if labels is not None else -1,
+                    "predicted": int(logits[i].argmax()) if logits is not None else -1,
+                    "top1": stats["classification"][0] if classified else np.nan,
+                    "top5": stats["classification"][1] if classified else np.nan,
+                    "box": stats["box"][:, 0] > 0,
+                    "has_box": stats["counts"][2] > 0,
+                    "hist": stats["hist"].astype(np.float32),
+                    "has_mask": stats["counts"][4] > 0,
+                    "pixel_fixed": stats["pixel_fixed"].copy(),
+                }
+            )
+        for total in totals:  # only now, so that a bad image leaves the statistics untouched
+            for name, value in total.items():
+                self.stats[name] += value
+        self._images.extend(rows)
+
+    def per_image(self) -> PerImageStats:
+        """The statistics of every image seen so far (requires ``EvaluatorConfig(per_image=True)``)."""
+        if not self.config.per_image:
+            raise ValueError("per_image: the evaluator was created without EvaluatorConfig(per_image=True)")
+        n_iou, n_tau, n_bins = len(self.config.iou_thresholds), len(self._taus), len(self._edges) - 1
+        shapes = {"box": (2, n_iou, n_tau), "hist": (2, n_bins), "pixel_fixed": (len(PIXEL_METRICS),)}
+        dtypes = {"image_id": str, "label": np.int64, "predicted": np.int64, "box": bool, "has_box": bool}
+        dtypes |= {"has_mask": bool, "hist": np.float32}
+        columns = {}
+        for name in ("image_id", "label", "predicted", "top1", "top5", "box", "has_box", "hist", "has_mask",
+                     "pixel_fixed"):  # fmt: skip
+            values = np.array([row[name] for row in self._images], dtype=dtypes.get(name, np.float64))
+            columns[name] = values.reshape(len(self._images), *shapes.get(name, ()))
+        return PerImageStats(
+            **columns,
+            taus=self._taus.copy(),
+            iou_thresholds=np.asarray(self.config.iou_thresholds, dtype=np.int64),
+        )
 
     @staticmethod
     def _localized(has_object: Tensor | None, batch: int) -> np.ndarray:

@@ -45,7 +45,7 @@ class DataConfig:
     square frame that images of varying sizes are resized to when the transforms fix no size
     (``wsol.data.size_policy``). ``cache``: decode each split once into a memory-mapped uint8 cache under
     ``cache_dir`` (``wsol.data.cache``). ``num_workers``: loader processes; ``null`` picks
-    :func:`wsol.training.datamodule.default_workers`.
+    :func:`wsol.training.datamodule.default_workers` (0 with the cache, else 1 per spare core, at most 2).
     """
 
     root: str | None = None

@@ -24,12 +24,16 @@ from wsol.data.synth import default_cache_dir
 from wsol.data.transforms import JointTransform, TransformConfig, build_transforms
 
 
-def default_workers() -> int:
-    """Loader processes when ``data.num_workers`` is null: one per CPU core left to the model, at most 2.
+def default_workers(cached: bool) -> int:
+    """Loader processes when ``data.num_workers`` is null.
 
-    Decoding and augmenting in another process overlaps it with the model's step; with the decoded cache a
-    sample costs a memory-mapped read and the augmentations, so more processes than that only add start-up.
+    Without the decoded cache, decoding in other processes overlaps it with the model's step: one per CPU
+    core left to the model, at most 2 (on BUSI, 2 cores: 0.80–0.86 × the epoch wall time of 0 workers). With
+    the cache a sample costs a memory-mapped read and the augmentations (about 2 ms at 224 px), less than
+    shipping the float batch back from a worker: 0 (``benchmarks/bench_cache.py``, docs/data.md).
     """
+    if cached:
+        return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return min(2, max(cores - 1, 0))
 
@@ -131,7 +135,7 @@ class WSOLDataModule(L.LightningDataModule):
 
     def _workers(self) -> int:
         workers = self.data.get("num_workers")
-        return default_workers() if workers is None else int(workers)
+        return default_workers(bool(self.data.get("cache"))) if workers is None else int(workers)
 
     def _rank(self) -> tuple[int, int]:
         if self.trainer is None:
