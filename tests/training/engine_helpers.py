@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ TINY = [
     "data.synthetic.test=8",
     "data.synthetic.image_size=32",
     "data.batch_size=8",
+    "data.num_workers=0",
     "trainer.max_epochs=2",
     "trainer.progress_bar=false",
     "trainer.log_every_n_steps=1",
@@ -27,25 +29,23 @@ TINY = [
 
 def cli_env() -> dict[str, str]:
     env = dict(os.environ)
+    paths = env.get("PYTHONPATH", "").split(os.pathsep)
     env.update(
         OMP_NUM_THREADS="1",
         MKL_NUM_THREADS="1",
-        PYTHONPATH=os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]),
+        # Absolute: the runs start in temporary folders, where PYTHONPATH=src would find nothing.
+        PYTHONPATH=os.pathsep.join([str(HERE), *(os.path.abspath(p) for p in paths if p)]),
     )
     return env
 
 
 def train_command(out: Path, name: str, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "wsol.cli.main",
-        "train",
-        *TINY,
-        f"output_dir={out}",
-        f"name={name}",
-        *extra,
-    ]
+    return [sys.executable, "-m", "wsol.cli.main", *train_args(out, name, *extra)]
+
+
+def train_args(out: Path, name: str, *extra: str) -> list[str]:
+    """``wsol`` arguments of a tiny training run named ``name`` under ``out``."""
+    return ["train", *TINY, f"output_dir={out}", f"name={name}", *extra]
 
 
 def run_cli(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -56,3 +56,37 @@ def run_cli(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+class ForkServer:
+    """Runs ``wsol`` commands in children forked from one ``cli_fork_server.py`` process (see there)."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.count = 0
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "cli_fork_server.py")],
+            env=cli_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(
+        self, argv: list[str], kill: tuple[str, int] | None = None, cwd: Path | None = None
+    ) -> tuple[int, str]:
+        """``wsol ARGV`` in ``cwd``, killed at ``kill`` (POINT, N) if given: return code, stdout + stderr."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.count += 1
+        log = self.logs / f"run{self.count}.log"
+        request = {"argv": argv, "cwd": str(cwd or self.logs), "log": str(log), "kill": kill}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], 900)
+        assert ready, f"wsol {' '.join(argv)}: no answer in 900 s"
+        return int(self.process.stdout.readline()), log.read_text()
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=60)

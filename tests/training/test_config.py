@@ -79,3 +79,52 @@ def test_saved_config_is_the_base_of_a_resume() -> None:
 def test_shipped_presets_load(path: Path) -> None:
     config = load_config(path)
     assert config.method.name
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "trainer.max_epochs=0",
+        "trainer.max_epochs=-1",
+        "trainer.max_steps=0",
+        "trainer.check_val_every_n_epoch=0",
+        "trainer.patience=-1",
+        "data.eval_batch_size=0",
+        "data.num_workers=-1",
+    ],
+)
+def test_out_of_range_integers_name_the_key(override: str) -> None:
+    key, value = override.split("=")
+    with pytest.raises(ValueError) as error:
+        load_config(None, [override])
+    assert str(error.value).startswith(f"{key}: expected an integer >= ")
+    assert str(error.value).endswith(f", got {value}")
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["trainer.limit_train_batches=0", "trainer.limit_test_batches=-1", "trainer.limit_val_batches=1.5"],
+)
+def test_batch_limits_are_counts_or_fractions(override: str) -> None:
+    key, value = override.split("=")
+    with pytest.raises(ValueError, match=rf"^trainer\.{key.split('.')[1]}: expected null, .* got {value}$"):
+        load_config(None, [override])
+    load_config(None, ["trainer.limit_val_batches=0", "trainer.limit_train_batches=0.5"])
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        ("optim:\n  lr: 0.1\n trainer: [\n", "3:2", "did not find expected key"),
+        ("optim:\n  lr: 0.1\noptim:\n  lr: 0.2\n", "3:1", "found duplicate key optim"),
+    ],
+)
+def test_yaml_syntax_error_exits_2_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, where: str, problem: str
+) -> None:
+    from wsol.cli.main import main
+
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    assert main(["train", "--config", str(path)]) == 2
+    assert f"{path}:{where}: not valid YAML: {problem}" in capsys.readouterr().err

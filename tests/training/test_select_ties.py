@@ -9,7 +9,7 @@ import pytest
 import torch
 from engine_helpers import read_metrics, run_cli, train_command
 
-from wsol.training.checkpoint import TieAwareCheckpoint
+from wsol.training.checkpoint import BestCheckpoint
 from wsol.training.config import load_config
 
 TRAINER = SimpleNamespace(strategy=SimpleNamespace(reduce_boolean_decision=lambda decision: decision))
@@ -28,7 +28,7 @@ TRAINER = SimpleNamespace(strategy=SimpleNamespace(reduce_boolean_decision=lambd
     ],
 )
 def test_tie_rule(tmp_path: Path, ties: str, mode: str, current: float, replaces: bool) -> None:
-    callback = TieAwareCheckpoint(dirpath=tmp_path, monitor="val/error", mode=mode, save_top_k=1, ties=ties)
+    callback = BestCheckpoint(dirpath=tmp_path, monitor="val/error", mode=mode, save_top_k=1, ties=ties)
     assert callback.check_monitor_top_k(TRAINER, torch.tensor(0.5))  # nothing saved yet
     callback.best_k_models = {"best.ckpt": torch.tensor(0.5)}
     callback.kth_best_model_path = "best.ckpt"
@@ -37,7 +37,7 @@ def test_tie_rule(tmp_path: Path, ties: str, mode: str, current: float, replaces
 
 def test_bad_tie_rule_is_named() -> None:
     with pytest.raises(ValueError, match="ties"):
-        TieAwareCheckpoint(ties="first")
+        BestCheckpoint(ties="first")
     with pytest.raises(ValueError, match="trainer.select_ties"):
         load_config(None, ["trainer.select_ties=first"])
 

@@ -1,28 +1,29 @@
 """End-to-end runs of ``wsol train`` on a tiny synthetic dataset (32 px, 32 training images, tiny backbone).
 
-Same seed => identical metrics; SIGKILL mid-epoch + ``--resume`` => the uninterrupted run's metrics; 2 DDP
-processes on gloo => the 1-process metrics; a NaN loss => a clear error naming the step and last checkpoint.
-Runs go through the CLI in subprocesses (single-threaded, as DDP children would be).
+Same seed => identical metrics; SIGKILL anywhere (training step, validation, checkpoint write, final test) +
+``--resume`` => the uninterrupted run; 2 DDP processes on gloo => the 1-process metrics; a NaN loss => a clear
+error naming the step and last checkpoint. Runs go through the CLI in subprocesses (single-threaded, as DDP
+children would be); the kill tests fork them from one process that has imported the engine.
 """
 
 from __future__ import annotations
 
+import csv
+import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from engine_helpers import TINY, cli_env, read_metrics, run_cli, train_command
+from engine_helpers import TINY, ForkServer, read_metrics, run_cli, train_args, train_command
 
 from wsol.methods.cam_baseline import PoolingHeadMethod
 from wsol.training.checkpoint import read_checkpoint
 from wsol.training.config import load_config
 from wsol.training.module import NonFiniteLossError
-from wsol.training.run import train
+from wsol.training.run import train, train_from_cli
+from wsol.training.run_folder import LOCK_FILE
 
 
 def test_run_folder_and_safe_checkpoints(reference: Path) -> None:
@@ -47,27 +48,117 @@ def test_same_seed_same_metrics(reference: Path, tmp_path: Path) -> None:
     assert first["val"] == second["val"] and first["test"] == second["test"]
 
 
-def test_resume_after_sigkill_reaches_the_same_metrics(reference: Path, tmp_path: Path) -> None:
-    command = train_command(tmp_path, "killed", "trainer.max_epochs=2")
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+def _validation_errors(run_dir: Path) -> list[tuple[int, float]]:
+    """(epoch, val/error) of every validation logged in the CSV logs of all the run's parts."""
+    rows = [
+        row
+        for path in sorted((run_dir / "logs").glob("csv*/metrics.csv"))
+        for row in csv.DictReader(path.read_text().splitlines())
+    ]
+    return sorted((int(row["epoch"]), float(row["val/error"])) for row in rows if row.get("val/error"))
+
+
+def test_resume_after_kills_anywhere_reaches_the_same_run(
+    reference: Path, fork_server: ForkServer, tmp_path: Path
+) -> None:
+    """SIGKILL in a training step, inside validation, inside a checkpoint write (after moving the run folder)
+    and inside the final test; each ``--resume`` continues, and the run ends exactly like the uninterrupted
+    one: same validations, same selected checkpoint, same metrics."""
+    first, moved = tmp_path / "a" / "killed", tmp_path / "b" / "killed"
+    stages = [
+        # kill point, run folder, last.ckpt's (epoch, batches done) after the kill
+        (("training_step", 3), first, [0, 2]),
+        (("validation_step", 1), first, [0, 3]),  # not [0, 4]: the epoch's validation must be redone
+        (("last.ckpt", 2), moved, [1, 0]),  # the epoch-end file is written; killed in the next one
+        (("test_step", 1), moved, [2, 0]),
+    ]
+    for index, (kill, run_dir, position) in enumerate(stages):
+        if run_dir == moved and first.exists():
+            moved.parent.mkdir()
+            shutil.move(first, moved)  # later parts resume in another folder: paths are relative to it
+        argv = train_args(tmp_path / "a", "killed") if index == 0 else ["train", "--resume", str(run_dir)]
+        code, log = fork_server.run(argv, kill=kill)
+        assert code == -signal.SIGKILL, f"{kill}: {log[-3000:]}"
+        assert read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["wsol"]["train_position"] == position
+        assert not (run_dir / "metrics.json").exists()
+        temporaries = list((run_dir / "checkpoints").glob(".*.tmp-*"))
+        assert len(temporaries) == (kill[0] == "last.ckpt"), temporaries  # a resume removes the stale one
+    code, log = fork_server.run(["train", "--resume", moved.name], cwd=moved.parent)  # a relative path
+    assert code == 0, log[-3000:]
+    resumed, expected = read_metrics(moved), read_metrics(reference)
+    assert _validation_errors(moved) == _validation_errors(reference)
+    best = [read_checkpoint(run / "checkpoints" / "best.ckpt")["global_step"] for run in (moved, reference)]
+    assert best[0] == best[1]
+    assert (
+        resumed["global_step"] == expected["global_step"] and resumed["checkpoint"] == expected["checkpoint"]
     )
-    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 240
-    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
-    assert not (tmp_path / "killed" / "metrics.json").exists()
-    epoch, done = read_checkpoint(last)["wsol"]["train_position"]
-    assert epoch == 0 and 0 < done < 4, "the kill should land inside the first epoch"
-    run_cli([sys.executable, "-m", "wsol.cli.main", "train", "--resume", str(tmp_path / "killed")], tmp_path)
-    resumed, expected = read_metrics(tmp_path / "killed"), read_metrics(reference)
-    logs = tmp_path / "killed" / "logs"
-    assert (logs / "csv" / "metrics.csv").is_file() and (logs / "csv-resume1" / "metrics.csv").is_file()
-    assert resumed["global_step"] == expected["global_step"]
     assert resumed["val"] == expected["val"] and resumed["test"] == expected["test"]
+    assert not [p.name for p in (moved / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_resume_after_early_stopping_only_evaluates(fork_server: ForkServer, tmp_path: Path) -> None:
+    """Early stopping ended the run, the final test was killed: the resumed run trains no further epoch.
+
+    A loader worker outlives the killed run by a few seconds; the run folder's lock must not pass to it.
+    """
+    # Frozen BatchNorm and a negligible lr: epoch 1 repeats epoch 0's val/error, patience 0 stops there.
+    method = "method.name=engine_test_methods:FrozenBatchNormCAM"
+    args = train_args(
+        tmp_path,
+        "stopped",
+        method,
+        "optim.lr=1e-12",
+        "trainer.limit_train_batches=1",
+        "trainer.max_epochs=4",
+        "trainer.patience=0",
+        "data.num_workers=1",
+    )
+    code, log = fork_server.run(args, kill=("test_step", 1))
+    assert code == -signal.SIGKILL, log[-3000:]
+    code, log = fork_server.run(["train", "--resume", str(tmp_path / "stopped"), method])
+    assert code == 0, log[-3000:]
+    metrics = read_metrics(tmp_path / "stopped")
+    assert metrics["epochs_trained"] == 2 and metrics["global_step"] == 2
+
+
+def _modification_times(run_dir: Path) -> dict[Path, int]:
+    return {path: path.stat().st_mtime_ns for path in run_dir.rglob("*") if path.name != LOCK_FILE}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["trainer.max_epochs=1"],
+            r"trainer\.max_epochs=1: .*last\.ckpt has already trained 2 epochs; .*>= 2",
+        ),
+        (["trainer.max_steps=5"], r"trainer\.max_steps=5: .*last\.ckpt has already trained 8 steps"),
+        (
+            ["data.synthetic.num_classes=3"],
+            r"last\.ckpt: the run was trained with 4 classes but the dataset now has 3",
+        ),
+        (
+            ["method.options.head=wgap"],
+            r"last\.ckpt: the saved weights do not fit .*: missing method\.classifier\.head\.fc\.bias; ",
+        ),
+    ],
+    ids=["max_epochs", "max_steps", "classes", "architecture"],
+)
+def test_resume_refuses_what_cannot_continue_the_run(
+    reference: Path, tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    run_dir = tmp_path / "copy"
+    shutil.copytree(reference, run_dir)
+    before = _modification_times(run_dir)
+    with pytest.raises(ValueError, match=message):
+        train_from_cli(None, overrides, run_dir)
+    assert _modification_times(run_dir) == before
+
+
+def test_resume_with_a_corrupt_saved_config_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("seed: 0\noptim: {lr: 0.1\n")
+    with pytest.raises(ValueError, match=r"config\.yaml:3:1: not valid YAML"):
+        train_from_cli(None, [], tmp_path)
 
 
 def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:
@@ -126,6 +217,13 @@ def test_nan_loss_names_step_and_last_good_checkpoint(tmp_path: Path) -> None:
     assert "loss is nan at global step 2 (epoch 0, batch 2)" in message
     assert f"{last} (saved at global step 2)" in message
     assert read_checkpoint(last)["global_step"] == 2
+
+
+def test_devices_the_machine_lacks_are_a_config_error(tmp_path: Path) -> None:
+    config = load_config(None, [*TINY, f"output_dir={tmp_path}", "name=nodevice", "trainer.devices=0"])
+    with pytest.raises(ValueError, match=r"^trainer: `Trainer\(devices=0\)` value is not a valid input"):
+        train(config)
+    assert not (tmp_path / "nodevice" / "checkpoints").exists()
 
 
 def test_bad_evaluator_option_fails_before_training(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class LastCheckpoint(Checkpoint):
     """Refreshes ``<dirpath>/last.ckpt`` every ``every_n_steps`` optimiser steps and at each epoch end.
 
-    As a :class:`Checkpoint` it runs after the module's ``on_train_epoch_end`` (LR and method schedules), so
-    the epoch-end file resumes exactly at the next epoch. ``last_saved`` is what a NaN report points to.
+    As a :class:`Checkpoint` it runs after the module's ``on_train_epoch_end`` (LR and method schedules) and
+    after the epoch's validation, best-checkpoint choice and early-stopping check, so the epoch-end file
+    resumes exactly at the next epoch. ``last_saved`` is what a NaN report points to.
     """
 
     def __init__(self, dirpath: Path, every_n_steps: int) -> None:
@@ -87,18 +89,28 @@ class LastCheckpoint(Checkpoint):
         trainer.save_checkpoint(self.path, weights_only=False)
         self.last_saved = (self.path, trainer.global_step)
 
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if trainer.global_step > 0 and trainer.global_step % self.every_n_steps == 0:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        # Not after an epoch's last batch: validation follows, and a run killed during it must resume before
+        # that batch (re-running it exactly), not after it with the epoch's validation and selection skipped.
+        last_batch = batch_idx + 1 >= trainer.num_training_batches
+        if trainer.global_step > 0 and trainer.global_step % self.every_n_steps == 0 and not last_batch:
             self._save(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._save(trainer)
 
 
-class TieAwareCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` whose ``ties="latest"`` also replaces the best checkpoint when the monitored value
-    equals it (``<=``/``>=``, the min-max entropy reference code's selection); ``"earliest"`` is Lightning's
-    strict comparison."""
+class BestCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose state names files relative to the run folder (``checkpoints/best.ckpt``), and
+    whose ``ties="latest"`` also replaces the best checkpoint when the monitored value equals it
+    (``<=``/``>=``, the min-max entropy reference code's selection); ``"earliest"`` is Lightning's strict
+    comparison.
+
+    Lightning stores absolute paths and drops the best score when the folder differs: a moved or copied run
+    folder would resume against the old folder's files. The run folder is the parent of ``dirpath``.
+    """
 
     def __init__(self, *args: Any, ties: str = "earliest", **kwargs: Any) -> None:
         if ties not in ("earliest", "latest"):
@@ -114,3 +126,21 @@ class TieAwareCheckpoint(ModelCheckpoint):
         compare = {"min": torch.le, "max": torch.ge}[self.mode]
         better_or_tied = bool(compare(current, self.best_k_models[self.kth_best_model_path]))
         return trainer.strategy.reduce_boolean_decision(better_or_tied)
+
+    def state_dict(self) -> dict[str, Any]:
+        run_dir = os.path.dirname(str(self.dirpath))
+        return _map_paths(super().state_dict(), lambda path: os.path.relpath(path, run_dir))
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        run_dir = os.path.dirname(str(self.dirpath))  # joining an absolute path (older runs) keeps it
+        super().load_state_dict(_map_paths(state_dict, lambda path: os.path.join(run_dir, path)))
+
+
+def _map_paths(state: dict[str, Any], convert: Callable[[str], str]) -> dict[str, Any]:
+    """``ModelCheckpoint`` state with every file path passed through ``convert``."""
+    state = dict(state)
+    for key in ("dirpath", "best_model_path", "kth_best_model_path", "last_model_path"):
+        if state.get(key):
+            state[key] = convert(state[key])
+    state["best_k_models"] = {convert(path): score for path, score in state.get("best_k_models", {}).items()}
+    return state

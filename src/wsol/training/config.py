@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -145,6 +146,23 @@ def _merge(base: DictConfig, other: DictConfig, source: str) -> DictConfig:
     return merged
 
 
+INTEGER_BOUNDS: tuple[tuple[str, int, tuple[int | None, ...]], ...] = (
+    ("trainer.max_epochs", 1, ()),
+    ("trainer.max_steps", 1, (-1,)),
+    ("trainer.check_val_every_n_epoch", 1, ()),
+    ("trainer.checkpoint_every_n_steps", 1, ()),
+    ("trainer.log_every_n_steps", 1, ()),
+    ("trainer.num_nodes", 1, ()),
+    ("trainer.patience", 0, (None,)),
+    ("data.batch_size", 1, ()),
+    ("data.eval_batch_size", 1, (None,)),
+    ("data.frame_size", 1, ()),
+    ("data.images_per_class", 1, ()),
+    ("data.num_workers", 0, (None,)),
+)
+"""Integer keys: (key, smallest valid value, also accepted: -1 = no step limit, null = off/default)."""
+
+
 def validate_config(config: DictConfig) -> None:
     """Cross-field checks that the schema's types cannot express; raises ValueError naming the key."""
     if config.trainer.select_on not in SELECTION_MODES:
@@ -157,12 +175,19 @@ def validate_config(config: DictConfig) -> None:
             f"trainer.select_ties: expected one of {', '.join(SELECTION_TIES)}, "
             f"got {config.trainer.select_ties!r}"
         )
-    if config.data.frame_size < 1:
-        raise ValueError(f"data.frame_size: expected a positive integer, got {config.data.frame_size}")
-    if config.data.num_workers is not None and config.data.num_workers < 0:
-        raise ValueError(f"data.num_workers: expected null or >= 0, got {config.data.num_workers}")
-    if config.data.batch_size < 1:
-        raise ValueError(f"data.batch_size: expected a positive integer, got {config.data.batch_size}")
+    for key, minimum, also in INTEGER_BOUNDS:
+        value = OmegaConf.select(config, key)
+        if value not in also and value < minimum:
+            alternatives = "".join(f" or {'null' if other is None else other}" for other in also)
+            raise ValueError(f"{key}: expected an integer >= {minimum}{alternatives}, got {value}")
+    for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
+        value = config.trainer[key]
+        fewest = 0 if key == "limit_val_batches" else 1  # 0 validation batches: select the last epoch
+        whole = isinstance(value, int) and value >= fewest
+        if value is not None and not whole and not (isinstance(value, float) and 0 < value <= 1):
+            raise ValueError(
+                f"trainer.{key}: expected null, a number of batches or a fraction in (0, 1], got {value!r}"
+            )
     if config.data.sampler not in (None, "class_balanced"):
         raise ValueError(f"data.sampler: expected null or 'class_balanced', got {config.data.sampler!r}")
     if config.optim.name not in ("sgd", "adam"):
@@ -171,10 +196,6 @@ def validate_config(config: DictConfig) -> None:
         raise ValueError(
             "optim: expected lr > 0, step_size >= 1 and 0 < gamma <= 1, got "
             f"lr={config.optim.lr}, step_size={config.optim.step_size}, gamma={config.optim.gamma}"
-        )
-    if config.trainer.checkpoint_every_n_steps < 1:
-        raise ValueError(
-            f"trainer.checkpoint_every_n_steps: expected >= 1, got {config.trainer.checkpoint_every_n_steps}"
         )
 
 
@@ -214,6 +235,25 @@ def preset_path(name: str) -> Path:
     )
 
 
+def read_yaml(path: Path) -> DictConfig:
+    """A YAML mapping; syntax errors name ``file:line:column`` (PyYAML's marks are 0-based)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: config file not found")
+    try:
+        loaded = OmegaConf.load(path)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"{where}: not valid YAML: {problem}") from None
+    except (OmegaConfBaseException, ValueError) as err:
+        raise ValueError(f"{path}: not a valid YAML config ({err})") from None
+    if not isinstance(loaded, DictConfig):
+        raise ValueError(f"{path}: expected a mapping at the top level, got a list")
+    return loaded
+
+
 def load_config(
     path: Path | None = None,
     overrides: Sequence[str] = (),
@@ -227,15 +267,7 @@ def load_config(
         path = Path(path)
         if not path.is_file() and path.suffix == "":
             path = preset_path(str(path))  # a preset name such as `minmax_entropy` or `paper/glas_minmax`
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: config file not found")
-        try:
-            loaded = OmegaConf.load(path)
-        except (OmegaConfBaseException, ValueError) as err:
-            raise ValueError(f"{path}: not a valid YAML config ({err})") from None
-        if not isinstance(loaded, DictConfig):
-            raise ValueError(f"{path}: expected a mapping at the top level, got a list")
-        config = _merge(config, loaded, str(path))
+        config = _merge(config, read_yaml(path), str(path))
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"override {item!r}: expected KEY=VALUE (e.g. optim.lr=0.1)")

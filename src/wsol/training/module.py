@@ -258,6 +258,7 @@ class WSOLLightningModule(L.LightningModule):
             "method_state": self.method.extra_state_for_checkpoint(),
             "train_position": list(self.train_position),
             "rng": _rng_state(),
+            "stopped": bool(self._trainer is not None and self._trainer.should_stop),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -269,3 +270,5 @@ class WSOLLightningModule(L.LightningModule):
         self.method.load_extra_state(state["method_state"])
         self.train_position = (int(state["train_position"][0]), int(state["train_position"][1]))
         self._pending_rng_state = state["rng"]
+        if state.get("stopped"):
+            self.trainer.should_stop = True  # early stopping ended the run: resume only the final evaluation

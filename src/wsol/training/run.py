@@ -7,6 +7,7 @@ selected checkpoint, written at the end).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -17,24 +18,28 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from wsol.data.format import DatasetInfo, read_dataset_info
 from wsol.data.size_policy import resolve_size_policy
+from wsol.data.splits import require_disjoint_splits
 from wsol.io import atomic_write_text
 from wsol.methods import WSOLMethod, build_method, is_registered
 from wsol.training.checkpoint import (
     BEST_NAME,
     LAST_NAME,
     AtomicCheckpointIO,
+    BestCheckpoint,
     LastCheckpoint,
-    TieAwareCheckpoint,
     read_checkpoint,
 )
-from wsol.training.config import SELECTION_MODES, load_config, to_plain
+from wsol.training.config import SELECTION_MODES, load_config, read_yaml, to_plain
 from wsol.training.datamodule import WSOLDataModule
 from wsol.training.module import CHECKPOINT_KEY, WSOLLightningModule
+from wsol.training.run_folder import locked_run_folder, new_run_folder
 
 RUN_DIR_ENV = "WSOL_RUN_DIR"
 """Set by the launching process so that DDP child processes write into the same run folder."""
@@ -120,15 +125,70 @@ def is_launcher() -> bool:
     return all(int(os.environ.get(var, "0")) == 0 for var in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
-def _run_dir(config: DictConfig) -> Path:
+def run_dir_for(config: DictConfig) -> Path:
+    """``output_dir/name``; without a name, a new folder ``<method>-<timestamp>[-N]`` unique to this run."""
     inherited = os.environ.get(RUN_DIR_ENV)
     if not is_launcher():
         if inherited:
             return Path(inherited)
         if config.name is None:
             raise ValueError("name: required when processes are started externally (torchrun, several nodes)")
-    name = config.name or f"{config.method.name.replace(':', '.')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return Path(config.output_dir).expanduser().absolute() / name
+    output_dir = Path(config.output_dir).expanduser().resolve()
+    if config.name:
+        return output_dir / config.name
+    return new_run_folder(
+        output_dir, f"{config.method.name.replace(':', '.')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+
+
+def check_resume(last_path: Path, config: DictConfig, num_classes: int) -> dict[str, Any]:
+    """Read ``last.ckpt``; refuse a resume that cannot continue the saved run: another number of classes,
+    or a ``max_epochs`` / ``max_steps`` below what it has already trained."""
+    checkpoint = read_checkpoint(last_path)
+    state = checkpoint.get(CHECKPOINT_KEY)
+    if not isinstance(state, dict):
+        raise ValueError(f"{last_path}: not a `wsol train` checkpoint (no {CHECKPOINT_KEY!r} entry)")
+    if int(state["num_classes"]) != num_classes:
+        raise ValueError(
+            f"{last_path}: the run was trained with {state['num_classes']} classes but the dataset now has "
+            f"{num_classes}; resume with the run's data (data.root / data.synthetic) or start a new run"
+        )
+    epoch, done = (int(value) for value in state["train_position"])
+    started = epoch + (1 if done else 0)
+    if config.trainer.max_epochs < started:
+        raise ValueError(
+            f"trainer.max_epochs={config.trainer.max_epochs}: {last_path} has already trained "
+            f"{epoch} epochs{f' and {done} batches of the next' if done else ''}; "
+            f"resume with trainer.max_epochs >= {started} or start a new run"
+        )
+    steps = int(checkpoint.get("global_step", 0))
+    if 0 <= config.trainer.max_steps < steps:
+        raise ValueError(
+            f"trainer.max_steps={config.trainer.max_steps}: {last_path} has already trained {steps} steps; "
+            f"resume with trainer.max_steps >= {steps} (or -1) or start a new run"
+        )
+    return checkpoint
+
+
+def check_weights_fit(last_path: Path, saved: Mapping[str, Any], module: WSOLLightningModule) -> None:
+    """Refuse a resume whose configured model differs from the saved weights (names and shapes)."""
+    shapes = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    saved_shapes = {name: tuple(value.shape) for name, value in saved.items()}
+    if shapes == saved_shapes:
+        return
+    differences = [
+        *(f"missing {name}" for name in sorted(shapes.keys() - saved_shapes.keys())),
+        *(f"unexpected {name}" for name in sorted(saved_shapes.keys() - shapes.keys())),
+        *(
+            f"{name} is {saved_shapes[name]} in the checkpoint, {shape} in the model"
+            for name, shape in sorted(shapes.items())
+            if name in saved_shapes and saved_shapes[name] != shape
+        ),
+    ]
+    raise ValueError(
+        f"{last_path}: the saved weights do not fit the configured model (were method.name or method.options "
+        f"changed?): {'; '.join(differences[:4])}{' ...' if len(differences) > 4 else ''}"
+    )
 
 
 def _trainer(config: DictConfig, run_dir: Path, callbacks: list[Any], loggers: list[Any] | bool) -> L.Trainer:
@@ -136,6 +196,15 @@ def _trainer(config: DictConfig, run_dir: Path, callbacks: list[Any], loggers: l
     limits = {
         key: getattr(t, key) for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches")
     }
+    try:
+        return _lightning_trainer(t, run_dir, callbacks, loggers, limits)
+    except MisconfigurationException as err:  # devices, accelerator or strategy this machine cannot provide
+        raise ValueError(f"trainer: {err}") from None
+
+
+def _lightning_trainer(
+    t: DictConfig, run_dir: Path, callbacks: list[Any], loggers: list[Any] | bool, limits: dict[str, Any]
+) -> L.Trainer:
     return L.Trainer(
         accelerator=t.accelerator,
         devices=t.devices,
@@ -160,44 +229,60 @@ def _trainer(config: DictConfig, run_dir: Path, callbacks: list[Any], loggers: l
 
 
 def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = False) -> RunResult:
-    """Train, select on ``trainer.select_on``, evaluate the selection on val and test (``metrics.json``)."""
-    run_dir = Path(run_dir) if run_dir is not None else _run_dir(config)
-    checkpoint_dir = run_dir / "checkpoints"
-    last_path = checkpoint_dir / LAST_NAME
-    if resume and not last_path.is_file():
-        raise FileNotFoundError(f"{last_path}: no checkpoint to resume from in run folder {run_dir}")
-    if not resume and last_path.exists():
-        raise ValueError(f"{run_dir}: the run folder already has checkpoints; use --resume or another name")
-    os.environ[RUN_DIR_ENV] = str(run_dir)
+    """Train, select on ``trainer.select_on``, evaluate the selection on val and test (``metrics.json``).
+
+    The launching process holds the run folder's lock throughout (a second run on it refuses to start).
+    """
     plain = to_plain(config)
     check_evaluator_config(plain["eval"])
-    root = resolve_data_root(plain["data"])
-    # Seed after the data exist: generating the synthetic benchmark must not change the model's draws.
-    from wsol.data.format import read_dataset_info
-    from wsol.data.splits import require_disjoint_splits
+    root, info, chosen = _resolve_data(plain["data"])
+    run_dir = Path(run_dir).expanduser().resolve() if run_dir is not None else run_dir_for(config)
+    last_path = run_dir / "checkpoints" / LAST_NAME
+    if resume and not last_path.is_file():
+        raise FileNotFoundError(f"{last_path}: no checkpoint to resume from in run folder {run_dir}")
+    with locked_run_folder(run_dir) if is_launcher() else contextlib.nullcontext():
+        saved = check_resume(last_path, config, info.num_classes)["state_dict"] if resume else None
+        if not resume and last_path.exists():
+            raise ValueError(
+                f"{run_dir}: the run folder already has checkpoints; use --resume or another name"
+            )
+        os.environ[RUN_DIR_ENV] = str(run_dir)
+        # Seed after the data exist: generating the synthetic benchmark must not change the model's draws.
+        L.seed_everything(config.seed, workers=True, verbose=False)
+        method = instantiate_method(config.method.name, info.num_classes, plain["method"]["options"])
+        if "mean" not in chosen and "std" not in chosen:
+            # ImageNet weights come with their input normalisation unless the config sets one.
+            plain["data"]["transforms"].update(pretrained_normalization(method, plain["method"]["options"]))
+        module = WSOLLightningModule(method, plain, class_names=info.class_names)
+        if saved is not None:
+            check_weights_fit(last_path, saved, module)
+            del saved
+        datamodule = WSOLDataModule(root, plain["data"], seed=config.seed)
+        if is_launcher():
+            atomic_write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(plain)))
+        return _fit_and_evaluate(run_dir, config, module, datamodule, resume)
 
+
+def _resolve_data(data: dict[str, Any]) -> tuple[Path, DatasetInfo, dict[str, Any]]:
+    """Dataset root and info, with disjoint splits; fills ``data["transforms"]`` (the dataset's suggestion if
+    the config chose none, sized by the size policy) and returns the transforms the config chose."""
+    root = resolve_data_root(data)
     info = read_dataset_info(root)
-    splits = [plain["data"][key] for key in ("train_split", "val_split", "test_split")]
-    require_disjoint_splits(root, splits, allow=plain["data"]["allow_overlap"])
-    chosen = dict(plain["data"]["transforms"] or {})
+    splits = [data["train_split"], data["val_split"], data["test_split"]]
+    require_disjoint_splits(root, splits, allow=data["allow_overlap"])
+    chosen = dict(data["transforms"] or {})
     if not chosen:
         # The dataset's suggested transform (the synthetic benchmark records one); stored in the run config.
-        plain["data"]["transforms"] = dict(info.extra.get("transform") or {})
-    data = plain["data"]
+        data["transforms"] = dict(info.extra.get("transform") or {})
     data["transforms"] = resolve_size_policy(data["transforms"], root, splits, data["frame_size"])
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    method = instantiate_method(config.method.name, info.num_classes, plain["method"]["options"])
-    if "mean" not in chosen and "std" not in chosen:
-        # ImageNet weights come with their input normalisation unless the config sets one.
-        plain["data"]["transforms"].update(pretrained_normalization(method, plain["method"]["options"]))
-    module = WSOLLightningModule(method, plain, class_names=info.class_names)
-    datamodule = WSOLDataModule(root, plain["data"], seed=config.seed)
-    if is_launcher():
-        atomic_write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(plain)))
+    return root, info, chosen
 
+
+def _callbacks(config: DictConfig, checkpoint_dir: Path) -> tuple[BestCheckpoint, list[Any]]:
+    """The best-checkpoint callback and the whole list (early stopping first, as before)."""
     select_on = config.trainer.select_on
     mode = SELECTION_MODES[select_on]
-    best = TieAwareCheckpoint(
+    best = BestCheckpoint(
         ties=config.trainer.select_ties,
         dirpath=checkpoint_dir,
         filename=BEST_NAME.removesuffix(".ckpt"),
@@ -216,17 +301,28 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
                 monitor=select_on, mode=mode, patience=config.trainer.patience, check_on_train_epoch_end=False
             ),
         )
+    return best, callbacks
+
+
+def _loggers(run_dir: Path, resume: bool) -> list[Any]:
     csv_version = "csv"
     if resume:  # Lightning's CSV logger deletes an existing metrics.csv: each resumed part gets its folder
         parts = 1
         while (run_dir / "logs" / f"csv-resume{parts}").exists():
             parts += 1
         csv_version = f"csv-resume{parts}"
-    loggers = [
+    return [
         CSVLogger(save_dir=run_dir, name="logs", version=csv_version),
         TensorBoardLogger(save_dir=run_dir, name="logs", version="tensorboard", default_hp_metric=False),
     ]
-    trainer = _trainer(config, run_dir, callbacks, loggers)
+
+
+def _fit_and_evaluate(
+    run_dir: Path, config: DictConfig, module: WSOLLightningModule, datamodule: WSOLDataModule, resume: bool
+) -> RunResult:
+    last_path = run_dir / "checkpoints" / LAST_NAME
+    best, callbacks = _callbacks(config, last_path.parent)
+    trainer = _trainer(config, run_dir, callbacks, _loggers(run_dir, resume))
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=last_path if resume else None, weights_only=True)
     train_seconds = time.perf_counter() - start
@@ -244,10 +340,10 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
     )
     if evaluator.is_global_zero:
         payload = {
-            "checkpoint": str(selected.relative_to(run_dir)),
-            "select_on": select_on,
+            "checkpoint": os.path.relpath(selected, run_dir),
+            "select_on": config.trainer.select_on,
             "selected_epoch": checkpoint.get("epoch"),
-            "epochs_trained": trainer.current_epoch,
+            "epochs_trained": module.train_position[0],
             "global_step": trainer.global_step,
             "train_seconds": round(train_seconds, 2),
             "val": result.val,
@@ -265,7 +361,7 @@ def train_from_cli(config_path: Path | None, overrides: Sequence[str], resume: P
     saved = run_dir / CONFIG_FILE
     if not saved.is_file():
         raise FileNotFoundError(f"{saved}: not a run folder of `wsol train` (no {CONFIG_FILE})")
-    base = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    base = OmegaConf.to_container(read_yaml(saved), resolve=True)
     assert isinstance(base, dict)
     config = load_config(config_path, overrides, base=base)
     name = config.method.name
