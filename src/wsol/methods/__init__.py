@@ -14,6 +14,7 @@ from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
 
 METHODS: dict[str, str] = {
     "cam": "wsol.methods.cam_baseline:PoolingHeadMethod",
+    "cutmix": "wsol.methods.cutmix:CutMix",
     "has": "wsol.methods.has:HideAndSeek",
     "minmax_entropy": "wsol.methods.minmax_entropy:MinMaxEntropy",
     "weight_map": "wsol.methods.weight_map:WeightMapMethod",
