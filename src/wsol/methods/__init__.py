@@ -13,6 +13,7 @@ from typing import Any
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
 
 METHODS: dict[str, str] = {
+    "acol": "wsol.methods.acol:ACoL",
     "cam": "wsol.methods.cam_baseline:PoolingHeadMethod",
     "cutmix": "wsol.methods.cutmix:CutMix",
     "has": "wsol.methods.has:HideAndSeek",
