@@ -10,7 +10,7 @@ import pytest
 from wsol.training.config import load_config
 from wsol.training.run import train
 
-PRESETS = ["has", "cutmix", "acol"]
+PRESETS = ["has", "cutmix", "acol", "adl"]
 TINY = [
     "data.synthetic.train=16",
     "data.synthetic.val=8",
@@ -19,6 +19,7 @@ TINY = [
     "data.batch_size=8",
     "trainer.max_epochs=1",
     "trainer.progress_bar=false",
+    "trainer.log_every_n_steps=1",
     "eval.cam_curve_interval=0.01",
 ]
 

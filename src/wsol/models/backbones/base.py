@@ -22,12 +22,16 @@ class Backbone(nn.Module):
     * ``new_layer_prefixes``: own parameter prefixes absent from the checkpoint (freshly initialised layers).
     * ``high_lr_prefixes``: parameters trained at ``lr × new_layers_lr_mult`` (wsolevaluation's
       ``_FEATURE_PARAM_LAYER_PATTERNS``: the new layers; for ResNets ``layer4``).
+    * ``insertion_points``: dotted names of submodules, shallow to deep, after whose output a method may place
+      a layer of its own (ADL, ASS, AMH; see :mod:`wsol.models.insertion`): wsolevaluation's ADL positions,
+      or the equivalent mid- and high-level places of a new backbone.
     """
 
     imagenet_url: str | None = None
     dropped_prefixes: tuple[str, ...] = ()
     new_layer_prefixes: tuple[str, ...] = ()
     high_lr_prefixes: tuple[str, ...] = ()
+    insertion_points: tuple[str, ...] = ()
 
     def __init__(self, name: str, out_channels: int, stride: int) -> None:
         super().__init__()
