@@ -19,6 +19,7 @@ METHODS: dict[str, str] = {
     "cutmix": "wsol.methods.cutmix:CutMix",
     "has": "wsol.methods.has:HideAndSeek",
     "minmax_entropy": "wsol.methods.minmax_entropy:MinMaxEntropy",
+    "spg": "wsol.methods.spg:SPG",
     "weight_map": "wsol.methods.weight_map:WeightMapMethod",
 }
 
