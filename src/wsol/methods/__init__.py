@@ -20,6 +20,7 @@ METHODS: dict[str, str] = {
     "has": "wsol.methods.has:HideAndSeek",
     "minmax_entropy": "wsol.methods.minmax_entropy:MinMaxEntropy",
     "spg": "wsol.methods.spg:SPG",
+    "unet_fullsup": "wsol.methods.unet_fullsup:UNetFullSup",
     "weight_map": "wsol.methods.weight_map:WeightMapMethod",
 }
 
