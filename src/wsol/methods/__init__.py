@@ -15,6 +15,7 @@ from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
 METHODS: dict[str, str] = {
     "acol": "wsol.methods.acol:ACoL",
     "adl": "wsol.methods.adl:ADL",
+    "ass": "wsol.methods.ass:ASS",
     "cam": "wsol.methods.cam_baseline:PoolingHeadMethod",
     "cutmix": "wsol.methods.cutmix:CutMix",
     "has": "wsol.methods.has:HideAndSeek",
