@@ -10,7 +10,7 @@ import pytest
 from wsol.training.config import load_config
 from wsol.training.run import train
 
-PRESETS = ["has", "cutmix", "acol", "adl", "spg", "unet_fullsup", "ass"]
+PRESETS = ["has", "cutmix", "acol", "adl", "spg", "unet_fullsup", "ass", "amh"]
 TINY = [
     "data.synthetic.train=16",
     "data.synthetic.val=8",

@@ -15,6 +15,7 @@ from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
 METHODS: dict[str, str] = {
     "acol": "wsol.methods.acol:ACoL",
     "adl": "wsol.methods.adl:ADL",
+    "amh": "wsol.methods.amh:AMH",
     "ass": "wsol.methods.ass:ASS",
     "cam": "wsol.methods.cam_baseline:PoolingHeadMethod",
     "cutmix": "wsol.methods.cutmix:CutMix",
