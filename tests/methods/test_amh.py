@@ -20,7 +20,7 @@ def _soft_argmax_by_hand(values: list[list[float]]) -> tuple[int, int]:
 
 
 def _scene() -> torch.Tensor:
-    """Two 7×7 channels, 2 everywhere plus: channel 0 a peak of 5 at (1, 1), channel 1 a peak of 8 at (5, 4)."""
+    """Two 7×7 channels at 2, plus a peak of 5 at (1, 1) in channel 0 and of 8 at (5, 4) in channel 1."""
     features = torch.full((1, 2, 7, 7), 2.0)
     features[0, 0, 1, 1] += 5.0
     features[0, 1, 5, 4] += 8.0
