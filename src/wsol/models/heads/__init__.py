@@ -10,6 +10,7 @@ from wsol.models.heads.lse import LSEHead
 from wsol.models.heads.maxpool import MaxPoolHead
 from wsol.models.heads.mil import MILHead
 from wsol.models.heads.prm import PRMHead
+from wsol.models.heads.softmax_wgap import SoftmaxWGAPHead
 from wsol.models.heads.wgap import WGAPHead
 from wsol.models.heads.wildcat import WildcatHead
 
@@ -21,6 +22,7 @@ HEADS: dict[str, type[PoolingHead]] = {
     "mil": MILHead,
     "wgap": WGAPHead,
     "prm": PRMHead,
+    "softmax_wgap": SoftmaxWGAPHead,
 }
 
 
