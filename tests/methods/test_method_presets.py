@@ -37,3 +37,21 @@ def test_preset_trains_and_evaluates(preset: str, cache: Path, tmp_path: Path) -
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["test/pxap"] <= 100.0
     assert 0.0 <= metrics["test"]["test/max_box_acc_v2"] <= 100.0
+
+
+def test_two_stage_command_scores_a_checkpoint_against_the_oracles(cache: Path, tmp_path: Path) -> None:
+    from wsol.cli.main import main
+
+    config = load_config("wgap", [*TINY, f"output_dir={tmp_path}", "name=run", f"data.cache_dir={cache}"])
+    run_dir = train(config).run_dir
+    data = next(path.parent for path in cache.rglob("dataset.json"))
+    args = ["two-stage", "--checkpoint", str(run_dir / "checkpoints" / "best.ckpt"), "--data", str(data)]
+    assert main([*args, "--cam", "recombined_cam", "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "two_stage.json").read_text())
+    assert summary["images"] == 8 and summary["cam"] == "recombined_cam"
+    for delta in ("iou30", "iou50", "iou70"):
+        scores = summary[delta]
+        assert scores["oracle_per_image"] >= max(
+            scores["two_stage"], scores["best_fixed"], scores["fixed_0.2"]
+        )
+        assert scores["best_fixed"] >= scores["fixed_0.2"]

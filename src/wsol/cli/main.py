@@ -11,7 +11,13 @@ from collections.abc import Sequence
 
 # Each module defines ``register(subparsers)`` and sets ``func`` on its parsers; ``data_*`` modules register
 # under the ``wsol data`` group instead.
-COMMAND_MODULES = ("wsol.cli.train", "wsol.cli.evaluate", "wsol.cli.localize", "wsol.cli.demo")
+COMMAND_MODULES = (
+    "wsol.cli.train",
+    "wsol.cli.evaluate",
+    "wsol.cli.localize",
+    "wsol.cli.demo",
+    "wsol.cli.two_stage",
+)
 DATA_COMMAND_MODULES = ("wsol.cli.data_synth", "wsol.cli.data_import")
 
 

@@ -89,23 +89,22 @@ def select_threshold(
 def oracle_comparison(
     maps: Tensor, features: Tensor, gt_boxes: list[Tensor], config: TwoStageConfig = TwoStageConfig()
 ) -> dict[str, np.ndarray]:
-    """Per image: IoU of the two-stage box and of the oracle τ's box (best IoU on the fine grid), both τ.
+    """Per image: IoU and τ of the two-stage box, of the oracle τ (best IoU on the fine grid), and the IoU at
+    every τ of that grid (``grid_iou`` (B, T) against ``grid`` (T,), for fixed-τ baselines).
 
-    ``maps`` (B, H, W) normalised, ``features`` (B, C, h, w), ``gt_boxes`` B arrays (N_i, 4) ``x0,y0,x1,y1``.
+    ``maps`` (B, H, W) normalised, ``features`` (B, C, h, w), ``gt_boxes`` B arrays (N_i, 4) ``x0,y0,x1,y1``;
+    an IoU is the best over an image's ground-truth boxes.
     """
     grid = np.round(np.arange(0.0, 1.0, config.fine_step), 6)
-    out: dict[str, list[float]] = {
-        "two_stage_iou": [],
-        "two_stage_tau": [],
-        "oracle_iou": [],
-        "oracle_tau": [],
-    }
+    out: dict[str, list] = {"two_stage_iou": [], "two_stage_tau": [], "grid_iou": []}
     for scoremap, feature, gt in zip(maps.cpu().numpy(), features.detach().cpu(), gt_boxes, strict=True):
         gt = np.asarray(gt, dtype=np.int64).reshape(-1, 4)
-        ious = [float(iou_matrix(box_seeds(scoremap, tau)[0], gt).max()) for tau in grid]
+        out["grid_iou"].append([float(iou_matrix(box_seeds(scoremap, tau)[0], gt).max()) for tau in grid])
         tau = select_threshold(scoremap, feature, config)
         out["two_stage_iou"].append(float(iou_matrix(box_seeds(scoremap, tau)[0], gt).max()))
         out["two_stage_tau"].append(tau)
-        out["oracle_iou"].append(max(ious))
-        out["oracle_tau"].append(float(grid[int(np.argmax(ious))]))
-    return {name: np.asarray(values) for name, values in out.items()}
+    result = {name: np.asarray(values, dtype=np.float64) for name, values in out.items()}
+    result["grid"] = grid
+    result["oracle_iou"] = result["grid_iou"].max(axis=1)
+    result["oracle_tau"] = grid[result["grid_iou"].argmax(axis=1)]
+    return result
