@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from wsol.methods.cam_baseline import PoolingHeadMethod
-from wsol.models.insertion import InsertedLayer
+from wsol.models.insertion import InsertedLayer, attach_layers
 
 
 def attention_maps(features: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
@@ -47,12 +47,6 @@ class AttentionDropout(InsertedLayer):
         return features * (drop_mask if use_drop else importance)
 
 
-def attach_layers(method: PoolingHeadMethod, layers: nn.ModuleList, points: Sequence[str]) -> None:
-    """Attach ``layers[i]`` after insertion point ``points[i]`` of ``method``'s backbone."""
-    for layer, point in zip(layers, points, strict=True):
-        layer.attach(method.classifier.backbone, point)
-
-
 class ADL(PoolingHeadMethod):
     """A pooling-head classifier with ADL layers after ``points`` (default: all the backbone declares)."""
 
@@ -67,4 +61,4 @@ class ADL(PoolingHeadMethod):
         super().__init__(num_classes, **classifier)
         chosen = tuple(points) if points is not None else self.classifier.backbone.insertion_points
         self.adl_layers = nn.ModuleList(AttentionDropout(drop_rate, threshold) for _ in chosen)
-        attach_layers(self, self.adl_layers, chosen)
+        attach_layers(self.classifier.backbone, self.adl_layers, chosen)

@@ -26,10 +26,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from wsol.methods.adl import attach_layers
 from wsol.methods.ass import SelectionConfig, select_masks
 from wsol.methods.cam_baseline import PoolingHeadMethod
-from wsol.models.insertion import InsertedLayer
+from wsol.models.insertion import InsertedLayer, attach_layers
 
 
 def expected_cell(probabilities: Tensor) -> Tensor:
@@ -101,4 +100,4 @@ class AMH(PoolingHeadMethod):
         config = SelectionConfig(**dict(selection or {}))
         chosen = tuple(points) if points is not None else self.classifier.backbone.insertion_points
         self.hiding_layers = nn.ModuleList(DualHiding(config, area) for _ in chosen)
-        attach_layers(self, self.hiding_layers, chosen)
+        attach_layers(self.classifier.backbone, self.hiding_layers, chosen)

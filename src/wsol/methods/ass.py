@@ -28,9 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wsol.methods.adl import attach_layers
 from wsol.methods.cam_baseline import PoolingHeadMethod
-from wsol.models.insertion import InsertedLayer
+from wsol.models.insertion import InsertedLayer, attach_layers
 
 SCATTERED, SMALL_OR_COVERED, HIDE = 0, 1, 2
 """The three categories of Algorithm 1, in the order they are tested."""
@@ -127,4 +126,4 @@ class ASS(PoolingHeadMethod):
         config = SelectionConfig(**dict(selection or {}))
         chosen = tuple(points) if points is not None else self.classifier.backbone.insertion_points
         self.selection_layers = nn.ModuleList(AttentionSelection(config) for _ in chosen)
-        attach_layers(self, self.selection_layers, chosen)
+        attach_layers(self.classifier.backbone, self.selection_layers, chosen)

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from wsol.methods.base import Batch, LossOutput
 from wsol.methods.cam_baseline import PoolingHeadMethod, minmax_normalize
 from wsol.models import select_class_maps
-from wsol.models.insertion import InsertedLayer
+from wsol.models.insertion import InsertedLayer, attach_layers
 
 MIN_POSITIVES = 30
 FALLBACK_RATIO = 0.7
@@ -101,8 +101,7 @@ class SPG(PoolingHeadMethod):
                 f"tap_points: expected two insertion points of {backbone.name}, got {list(points)}"
             )
         self.taps = nn.ModuleList(FeatureTap() for _ in points)
-        for tap, point in zip(self.taps, points, strict=True):
-            tap.attach(backbone, point)
+        attach_layers(backbone, self.taps, points)
         channels = self._tap_channels()
         self.pre_b1 = conv_relu(channels[0], branch_width)
         self.pre_b2 = conv_relu(channels[1], branch_width)

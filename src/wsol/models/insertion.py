@@ -8,6 +8,8 @@ checkpoints load unchanged, and a new backbone supports every such method by dec
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
@@ -32,3 +34,9 @@ class InsertedLayer(nn.Module):
 
     def _after(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> Tensor:
         return self(output)
+
+
+def attach_layers(backbone: Backbone, layers: Iterable[InsertedLayer], points: Sequence[str]) -> None:
+    """Attach the i-th layer after ``points[i]`` of ``backbone`` (one layer per point)."""
+    for layer, point in zip(layers, points, strict=True):
+        layer.attach(backbone, point)
