@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "demo": "wsol.cli.demo",
     "compare": "wsol.cli.compare",
     "report": "wsol.cli.report",
+    "two-stage": "wsol.cli.two_stage",
     "list": "wsol.cli.list_registries",
 }
 """Verb -> module whose ``register(subparsers)`` adds it (and sets ``func`` on its parser)."""

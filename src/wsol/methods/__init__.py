@@ -18,8 +18,16 @@ if TYPE_CHECKING:
     from wsol.methods.base import WSOLMethod
 
 METHODS: dict[str, str] = {
+    "acol": "wsol.methods.acol:ACoL",
+    "adl": "wsol.methods.adl:ADL",
+    "amh": "wsol.methods.amh:AMH",
+    "ass": "wsol.methods.ass:ASS",
     "cam": "wsol.methods.cam_baseline:PoolingHeadMethod",
+    "cutmix": "wsol.methods.cutmix:CutMix",
+    "has": "wsol.methods.has:HideAndSeek",
     "minmax_entropy": "wsol.methods.minmax_entropy:MinMaxEntropy",
+    "spg": "wsol.methods.spg:SPG",
+    "unet_fullsup": "wsol.methods.unet_fullsup:UNetFullSup",
     "weight_map": "wsol.methods.weight_map:WeightMapMethod",
 }
 

