@@ -16,7 +16,9 @@ from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
 
 METHODS: dict[str, str] = {
     "cam": "wsol.methods.cam_baseline:PoolingHeadMethod",
+    "fcam": "wsol.methods.fcam:FCAM",
     "minmax_entropy": "wsol.methods.minmax_entropy:MinMaxEntropy",
+    "negev": "wsol.methods.negev:NEGEV",
     "weight_map": "wsol.methods.weight_map:WeightMapMethod",
 }
 
