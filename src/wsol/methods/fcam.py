@@ -13,9 +13,10 @@ the input resolution from (Eq. 3, the plain sum of the enabled terms):
   barrier's t grows ×``t_growth`` per decoder epoch up to ``t_max`` (1 → ×1.01 → 10 in the authors' code).
 
 Both stages run in one ``wsol train``: the first ``classifier_epochs`` epochs train the classifier, the others
-the decoder (per-stage learning rates through ``decoder_lr_mult``). ``classifier_checkpoint`` (a ``wsol train``
-run of method ``cam``) loads a trained classifier instead. The localization map is the decoder's foreground
-probability softmax(S)[:, 1] (class-agnostic); ``output="cam"`` returns the source CAM instead (to compare).
+the decoder (per-stage learning rates through ``decoder_lr_mult``). ``classifier_checkpoint`` (a
+``wsol train`` run of method ``cam``) loads a trained classifier instead. The localization map is the
+decoder's foreground probability softmax(S)[:, 1] (class-agnostic); ``output="cam"`` returns the source CAM
+instead (to compare).
 """
 
 from __future__ import annotations

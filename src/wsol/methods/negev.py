@@ -2,8 +2,8 @@
 2022, arXiv 2201.02445).
 
 F-CAM's decoder (:class:`wsol.methods.fcam.FCAM`) with two changes (§2): images of the classes listed in
-``negative_classes`` (which contain no object of interest: benign or normal tissue, or any class a user marks as
-background) get the negative-evidence term, a cross-entropy with every pixel labelled background (weight
+``negative_classes`` (which contain no object of interest: benign or normal tissue, or any class a user marks
+as background) get the negative-evidence term, a cross-entropy with every pixel labelled background (weight
 ``loss.negative``, 1 by default), and no seed or size term; seeds are drawn with the probability rule
 (foreground ∝ CAM, :mod:`wsol.methods.seeding`). Without negative classes it is F-CAM with the probability
 seeder.

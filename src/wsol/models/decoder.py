@@ -6,8 +6,8 @@ up-samples its input to the next skip's size, concatenates the skip and applies 
 ReLU]; a last block without skip works at the input resolution and a Conv3×3 head gives two channels
 (background, foreground). Block widths default to the paper's ``(…, 256, 128, 64, 32, 16)``.
 
-Nothing here assumes a ResNet: the skips are chosen once, from a dry run of ``stages`` on a small image, as the
-deepest stage of each spatial size (a max-pool map and ``layer1`` share H/4, so only ``layer1`` is a skip).
+Nothing here assumes a ResNet: the skips are chosen once, from a dry run of ``stages`` on a small image, as
+the deepest stage of each spatial size (a max-pool map and ``layer1`` share H/4: only ``layer1`` is a skip).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def default_widths(blocks: int) -> tuple[int, ...]:
 class UNetDecoder(nn.Module):
     """``features -> (B, out_channels, H, W)`` logits at the input size ``(H, W)``.
 
-    ``shapes`` are the backbone's stage shapes (see :func:`probe_stages`); ``widths`` one per block (skips + 1).
+    ``shapes``: the backbone's stage shapes (:func:`probe_stages`); ``widths``: one per block (skips + 1).
     """
 
     def __init__(
