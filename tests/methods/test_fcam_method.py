@@ -86,7 +86,7 @@ def test_bad_options_name_the_option(options: dict, message: str) -> None:
 
 def test_negev_defaults_to_probability_seeds_and_negative_term() -> None:
     method = build_method("negev", 3, {"classifier_epochs": 1, "negative_classes": [0]})
-    assert method.seed_config.rule == "probability" and method.weights.negative == 1.0
+    assert method.seed_config.rule == "probability" and method.loss_weights.negative == 1.0
     method.on_train_epoch_end(0)
     out = method.training_loss(_batch([0, 1, 2, 1]))
     assert out.terms["negative"].item() > 0

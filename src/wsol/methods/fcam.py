@@ -123,7 +123,7 @@ class FCAM(WSOLMethod):
             raise ValueError(f"output: expected 'decoder' or 'cam', got {output!r}")
         self.seed_config = parse_options(SeedConfig, seeds, "seeds")
         self.crf_config = parse_options(CRFConfig, crf, "crf")
-        self.weights = parse_options(FCAMLossWeights, loss, "loss")
+        self.loss_weights = parse_options(FCAMLossWeights, loss, "loss")
         self.classifier = self._classifier(
             classifier_checkpoint, backbone, head, backbone_options, head_options, weights
         )
@@ -135,7 +135,7 @@ class FCAM(WSOLMethod):
         self.register_buffer("image_std", torch.tensor(image_std, dtype=torch.float32).view(1, 3, 1, 1))
         self.output = output
         self.epochs_done = 0
-        self.barrier_t = self.weights.t_init
+        self.barrier_t = self.loss_weights.t_init
 
     def _classifier(
         self,
@@ -183,7 +183,7 @@ class FCAM(WSOLMethod):
 
     def on_train_epoch_end(self, epoch: int) -> None:
         if self.stage == "decoder":
-            self.barrier_t = min(self.barrier_t * self.weights.t_growth, self.weights.t_max)
+            self.barrier_t = min(self.barrier_t * self.loss_weights.t_growth, self.loss_weights.t_max)
         self.epochs_done += 1
         self.train(self.training)
 
@@ -241,7 +241,7 @@ class FCAM(WSOLMethod):
 
     def decoder_loss(self, segmentation: Tensor, cams: Tensor, images: Tensor, labels: Tensor) -> LossOutput:
         """Eq. 3 of F-CAM (+ NEGEV's negative evidence) for decoder logits (B, 2, H, W)."""
-        w = self.weights
+        w = self.loss_weights
         negative = torch.isin(labels, labels.new_tensor(self.negative_classes))
         seeds = sample_seeds(cams, self.seed_config)
         seeds[negative] = IGNORE
