@@ -167,17 +167,23 @@ class _StridedEncoder(nn.Module):
         return outputs
 
 
-@pytest.mark.parametrize("size", [64, 50])
-def test_decoder_gives_full_resolution_maps_on_any_stages_backbone(size: int) -> None:
-    for encoder in (build_backbone("resnet18"), build_backbone("tiny"), _StridedEncoder()):
+def test_decoder_gives_full_resolution_maps_on_any_stages_backbone() -> None:
+    for encoder, size in (
+        (build_backbone("resnet18"), 64),
+        (build_backbone("tiny"), 50),
+        (_StridedEncoder(), 50),
+    ):
         decoder = UNetDecoder(probe_stages(encoder))
         out = decoder(encoder.stages(torch.randn(2, 3, size, size)), (size, size))
         assert out.shape == (2, 2, size, size)
-    assert len(UNetDecoder(probe_stages(build_backbone("resnet50"))).blocks) == 5
-    assert [b.body[0].out_channels for b in UNetDecoder(probe_stages(build_backbone("resnet50"))).blocks] == [
-        256,
-        128,
-        64,
+    # ResNet-50: skips layer3, layer2, layer1, stem and the paper's widths
+    decoder = UNetDecoder(probe_stages(build_backbone("resnet50")))
+    assert decoder.skips == [4, 3, 2, 0]
+    assert [block.body[0].in_channels for block in decoder.blocks] == [
+        2048 + 1024,
+        256 + 512,
+        128 + 256,
+        64 + 64,
         32,
-        16,
     ]
+    assert [block.body[0].out_channels for block in decoder.blocks] == [256, 128, 64, 32, 16]
