@@ -6,6 +6,8 @@ same evaluator: its decoder map (``output="decoder"``) and its frozen classifier
 seeds' source). Prints one row per run and mean ± sd over runs, and writes ``--overlays`` PNG strips (image
 with the ground-truth contour | CAM | decoder map, each with its mask at τ = 0.5 outlined) for the first run.
 
+``--classes`` restricts the evaluation to images of those labels (NEGEV: negative vs other classes).
+
 Usage: ``python benchmarks/claims_fcam.py RUN_DIR [RUN_DIR ...] [--split test] [--overlays out/ --count 8]``
 """
 
@@ -30,14 +32,20 @@ METRICS = ("pxap", "f1_pos", "f1_neg", "max_box_acc_v2")
 
 
 @torch.no_grad()
-def evaluate(run_dir: Path, split: str) -> tuple[dict[str, dict[str, float]], list[np.ndarray]]:
-    """Metrics per output ("cam", "decoder") and the overlay strips of the first batch."""
+def evaluate(
+    run_dir: Path, split: str, classes: list[int] | None = None
+) -> tuple[dict[str, dict[str, float]], list[np.ndarray]]:
+    """Metrics per output ("cam", "decoder") on images of ``classes`` (None: all); first-batch strips."""
     method, config = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
     dataset = WSOLDataset(resolve_data_root(config["data"]), split, eval_transform(config))
     loader = DataLoader(dataset, batch_size=32, collate_fn=collate)
     evaluators = {name: WSOLEvaluator(EvaluatorConfig()) for name in ("cam", "decoder")}
     strips: list[np.ndarray] = []
     for batch in loader:
+        if classes is not None:
+            batch = subset(batch, torch.isin(batch["label"], torch.tensor(classes)))
+            if not len(batch["label"]):
+                continue
         maps = {}
         for name, evaluator in evaluators.items():
             method.output = name
@@ -57,6 +65,12 @@ def evaluate(run_dir: Path, split: str) -> tuple[dict[str, dict[str, float]], li
     return {name: {k: float(r[k]) for k in METRICS} for name, r in results.items()}, strips
 
 
+def subset(batch: dict, keep: torch.Tensor) -> dict:
+    """The batch restricted to the images where ``keep`` is True."""
+    index = keep.nonzero()[:, 0].tolist()
+    return {k: v[keep] if isinstance(v, torch.Tensor) else [v[i] for i in index] for k, v in batch.items()}
+
+
 def strip(batch: dict, maps: dict[str, torch.Tensor], index: int) -> np.ndarray:
     image = (denormalize(batch["image"][index]).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     truth = draw_overlay(image, np.zeros(image.shape[:2]), batch["mask"][index, 0].numpy() > 0.5, alpha=0.0)
@@ -73,11 +87,12 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--overlays", type=Path, default=None)
     parser.add_argument("--count", type=int, default=8)
+    parser.add_argument("--classes", type=int, nargs="+", default=None, help="only images of these labels")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = {"cam": [], "decoder": []}
     for index, run in enumerate(args.runs):
-        metrics, strips = evaluate(run, args.split)
+        metrics, strips = evaluate(run, args.split, args.classes)
         for name, values in metrics.items():
             rows[name].append(values)
             print(f"{run.name} {name:8s} " + "  ".join(f"{k} {values[k]:6.2f}" for k in METRICS))
