@@ -199,12 +199,12 @@ class EfficientNetLite(Backbone):
             self.stage_ends.append(len(blocks))
         self.blocks = nn.Sequential(*blocks)
         self.head = ConvBN(channels, HEAD_CHANNELS, 1)
-        # Where ADL-style layers may go (as ResNet's layer3.0 / layer4.0 / last block): after the first block
-        # of the 112-channel stage, after the first block of the last strided (192-channel) stage, after
-        the head. self.insertion_points = (f"blocks.{self.stage_ends[3]}", f"blocks.{self.stage_ends[4]}",
-        "head") # stages(): after stage 1 (H/2), 2 (H/4), 3 (H/8), 5 (H/16) and 7 (H/32), as
-        encoder-decoders use # EfficientNets (the 1280-channel head conv is left out: it would dominate a
-        decoder's bottleneck). self._skip_stages = (0, 1, 2, 4, 6)
+        # Where ADL-style layers may go (as ResNet's layer3.0 / layer4.0 / last block): after the first
+        # block of the 112-channel stage, after the first block of the last strided stage, after the head.
+        self.insertion_points = (f"blocks.{self.stage_ends[3]}", f"blocks.{self.stage_ends[4]}", "head")
+        # stages(): after stage 1 (H/2), 2 (H/4), 3 (H/8), 5 (H/16) and 7 (H/32), as encoder-decoders use
+        # EfficientNets (the 1280-channel head conv is left out: it would dominate a decoder's bottleneck).
+        self._skip_stages = (0, 1, 2, 4, 6)
         self.stage_channels = [round_channels(LITE0_STAGES[i].channels, width) for i in self._skip_stages]
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
