@@ -76,6 +76,7 @@ def _evaluate(
             masks=batch["mask"],
             ignore=batch["ignore"],
             has_mask=batch["has_mask"],
+            has_object=batch.get("has_object"),
             boxes=batch["boxes"],
             labels=batch["label"],
             logits=prediction.logits,
