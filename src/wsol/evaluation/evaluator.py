@@ -11,7 +11,7 @@ evaluators merge (``merge``) and synchronise across DDP processes (``sync_distri
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
@@ -333,6 +333,23 @@ class WSOLEvaluator:
             self._update_boxes(prepared, frame_boxes, top1, top5)
         if pixel_inputs is not None:
             self._update_pixels(*pixel_inputs)
+
+    def update_batch(
+        self, maps: ArrayLike, batch: Mapping[str, Any], logits: ArrayLike | None = None
+    ) -> None:
+        """:meth:`update` with the ground truth of a collated :mod:`wsol.data` batch (masks, ignore map,
+        boxes, labels, ``has_mask``/``has_object``, image ids) and the method's ``logits``."""
+        self.update(
+            maps,
+            masks=batch["mask"],
+            ignore=batch["ignore"],
+            has_mask=batch["has_mask"],
+            has_object=batch.get("has_object"),
+            boxes=batch["boxes"],
+            labels=batch["label"],
+            logits=logits,
+            image_ids=batch.get("image_id"),
+        )
 
     def _update_per_image(
         self, maps: ArrayLike, inputs: dict[str, Any], image_ids: Sequence[str] | None

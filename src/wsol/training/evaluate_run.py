@@ -71,17 +71,7 @@ def _evaluate(
     evaluator = WSOLEvaluator(config)
     for batch in loader:
         prediction = _predict(loaded.method, batch["image"], batch["label"], request.cam)
-        evaluator.update(
-            prediction.maps.float(),
-            masks=batch["mask"],
-            ignore=batch["ignore"],
-            has_mask=batch["has_mask"],
-            has_object=batch.get("has_object"),
-            boxes=batch["boxes"],
-            labels=batch["label"],
-            logits=prediction.logits,
-            image_ids=batch["image_id"],
-        )
+        evaluator.update_batch(prediction.maps.float(), batch, prediction.logits)
         if on_batch is not None:
             on_batch(batch, prediction)
     return evaluator

@@ -237,16 +237,7 @@ def _evaluate(
     for batch in loader:
         output = predict(batch)
         maps, logits = (output.maps, output.logits) if isinstance(output, Prediction) else (output, None)
-        evaluator.update(
-            maps.float(),
-            masks=batch["mask"],
-            ignore=batch["ignore"],
-            has_mask=batch["has_mask"],
-            has_object=batch.get("has_object"),
-            boxes=batch["boxes"],
-            labels=batch["label"],
-            logits=logits,
-        )
+        evaluator.update_batch(maps.float(), batch, logits)
     return evaluator.compute()
 
 

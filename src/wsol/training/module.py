@@ -205,16 +205,7 @@ class WSOLLightningModule(L.LightningModule):
         assert self._class_counts is not None
         wrong = (prediction.logits.argmax(dim=1) != labels).sum()
         self._class_counts += torch.stack([wrong.double().cpu(), torch.tensor(float(labels.numel()))])
-        self._evaluator.update(
-            prediction.maps.float(),
-            masks=batch["mask"],
-            ignore=batch["ignore"],
-            has_mask=batch["has_mask"],
-            has_object=batch.get("has_object"),
-            boxes=batch["boxes"],
-            labels=labels,
-            logits=prediction.logits,
-        )
+        self._evaluator.update_batch(prediction.maps.float(), batch, prediction.logits)
 
     def _finish_evaluation(self, prefix: str) -> dict[str, float]:
         assert self._class_counts is not None
