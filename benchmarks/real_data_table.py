@@ -1,0 +1,204 @@
+"""The BUSI results table: every ``*_lite0`` real-data preset over seeds, plus ``all_ones`` and ``center``.
+
+    OMP_NUM_THREADS=2 python benchmarks/real_data_table.py PATH/TO/Dataset_BUSI_with_GT --work /tmp/busi_table
+
+Imports BUSI into ``WORK/data`` (``wsol data import busi``; reused when already there), then for each seed and
+preset runs ``wsol train --config <preset> data.root=WORK/data`` (one run at a time) and ``wsol evaluate
+--checkpoint best.ckpt --split test``; ``weight_map_lite0`` uses the ``cam_gap_lite0`` checkpoint of the same
+seed as its frozen classifier, and Grad-CAM / Grad-CAM++ / LayerCAM are evaluated post hoc on the
+``wgap_lite0`` checkpoint. Each finished result is appended to ``WORK/results.jsonl``, so an interrupted run
+resumes where it stopped; ``--table-only`` prints the table from what is there. The table (Markdown, mean ± sd
+over the seeds run, n per row) has the test split's classification error, PxAP, F1⁺ / F1⁻ (τ = 0.5),
+MaxBoxAccV2, GT-known loc (MaxBoxAcc at IoU 50) and the training time (wall and CPU seconds of the ``wsol
+train`` process and its loader workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PRESETS = (
+    "cam_gap_lite0",
+    "minmax_entropy_lite0",
+    "wgap_lite0",
+    "minmax_entropy_no_erasing_lite0",
+    "maxmin_uncertainty_sem_lite0",
+    "weight_map_lite0",
+)
+POST_HOC = {"wgap_lite0": ("gradcam", "gradcampp", "layercam")}
+COLUMNS = (
+    ("cls. error %", "top1_err"),
+    ("PxAP", "pxap"),
+    ("F1⁺", "f1_pos"),
+    ("F1⁻", "f1_neg"),
+    ("MaxBoxAccV2", "max_box_acc_v2"),
+    ("GT-known loc", "gt_known_loc"),
+    ("train wall s", "train_wall_s"),
+    ("train CPU s", "train_cpu_s"),
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row entry: ``row`` is the table row, ``preset`` the training run it needs (None: a baseline)."""
+
+    row: str
+    seed: int | None
+    preset: str | None = None
+    cam: str | None = None
+
+
+def wsol(*args: str) -> list[str]:
+    return [sys.executable, "-m", "wsol.cli.main", *args]
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(command: list[str], log: Path) -> tuple[float, float]:
+    """Run ``command`` with its output in ``log``; (wall s, CPU s of it and its children)."""
+    start_wall, start_cpu = time.perf_counter(), children_cpu_s()
+    with log.open("w") as out:
+        code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+    if code != 0:
+        raise SystemExit(f"{' '.join(command)} exited with {code}; see {log}")
+    return time.perf_counter() - start_wall, children_cpu_s() - start_cpu
+
+
+def jobs(presets: list[str], seeds: list[int], baselines: bool) -> Iterator[Job]:
+    """Baselines first, then each preset over all seeds, in the order given."""
+    if baselines:
+        yield from (Job(name, None) for name in ("center", "all_ones"))
+    for preset in presets:
+        for seed in seeds:
+            yield Job(preset, seed, preset)
+            for cam in POST_HOC.get(preset, ()):
+                yield Job(f"{preset} + {cam}", seed, preset, cam)
+
+
+class Table:
+    """Trains and evaluates the jobs under ``work``, recording results in ``work/results.jsonl``."""
+
+    def __init__(self, work: Path, data: Path, frame: int, overrides: list[str]) -> None:
+        self.work, self.data, self.frame, self.overrides = work, data, frame, overrides
+        self.results_path = work / "results.jsonl"
+
+    def results(self) -> list[dict]:
+        if not self.results_path.exists():
+            return []
+        return [json.loads(line) for line in self.results_path.read_text().splitlines() if line.strip()]
+
+    def done(self, job: Job) -> bool:
+        return any(r["row"] == job.row and r["seed"] == job.seed for r in self.results())
+
+    def checkpoint(self, preset: str, seed: int) -> Path:
+        """Train ``preset`` with ``seed`` unless its run is already there; the kept checkpoint."""
+        name = f"{preset}-s{seed}"
+        best = self.work / "runs" / name / "checkpoints" / "best.ckpt"
+        if best.exists():
+            return best
+        extra = []
+        if preset == "weight_map_lite0":
+            extra = [f"method.options.classifier_checkpoint={self.checkpoint('cam_gap_lite0', seed)}"]
+        command = wsol(
+            "train", "--config", preset, f"data.root={self.data}", f"seed={seed}", f"name={name}",
+            f"output_dir={self.work / 'runs'}", "trainer.progress_bar=false", *extra, *self.overrides,
+        )  # fmt: skip
+        wall, cpu = run(command, self.work / f"train-{name}.log")
+        (best.parent / "train_time.json").write_text(json.dumps({"wall_s": wall, "cpu_s": cpu}))
+        return best
+
+    def evaluate(self, job: Job) -> dict:
+        label = job.row.replace(" + ", "-") + ("" if job.seed is None else f"-s{job.seed}")
+        out = self.work / "eval" / label
+        timing: dict = {}
+        if job.preset is None:
+            source = ["--baseline", job.row, "--frame-size", str(self.frame)]
+        else:
+            best = self.checkpoint(job.preset, job.seed)
+            source = ["--checkpoint", str(best), *(["--cam", job.cam] if job.cam else [])]
+            timing = json.loads((best.parent / "train_time.json").read_text())
+        command = wsol("evaluate", *source, "--data", str(self.data), "--split", "test", "--out", str(out))
+        run(command, self.work / f"eval-{label}.log")
+        metrics = json.loads((out / "metrics.json").read_text())
+        row = {key: metrics.get(key) for _, key in COLUMNS}
+        row.update(train_wall_s=timing.get("wall_s"), train_cpu_s=timing.get("cpu_s"))
+        return {"row": job.row, "seed": job.seed, **row}
+
+    def record(self, result: dict) -> None:
+        with self.results_path.open("a") as out:
+            out.write(json.dumps(result) + "\n")
+
+
+def cell(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+
+
+def markdown(results: list[dict]) -> str:
+    """Mean ± sd (sample sd, n − 1) over the seeds of each row, rows in first-seen order."""
+    rows: dict[str, list[dict]] = {}
+    for result in results:
+        rows.setdefault(result["row"], []).append(result)
+    header = ["method", "seeds", *(title for title, _ in COLUMNS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row, entries in rows.items():
+        seeds = ",".join(str(e["seed"]) for e in entries if e["seed"] is not None) or "–"
+        cells = [cell([e[key] for e in entries if e.get(key) is not None]) for _, key in COLUMNS]
+        lines.append("| " + " | ".join([f"`{row}`", seeds, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("src", type=Path, help="the official Dataset_BUSI_with_GT folder")
+    parser.add_argument("--work", type=Path, default=Path("busi_table"), help="imported data, runs, results")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    parser.add_argument("--no-baselines", action="store_true", help="leave out all_ones and center")
+    parser.add_argument(
+        "--frame", type=int, default=160, help="the baselines' frame (the presets' frame_size)"
+    )
+    parser.add_argument("--table-only", action="store_true", help="print the table of WORK/results.jsonl")
+    parser.add_argument("overrides", nargs="*", default=[], help="config overrides for every wsol train run")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    data = args.work / "data"
+    table = Table(args.work.resolve(), data.resolve(), args.frame, args.overrides)
+    if not args.table_only:
+        if not (data / "dataset.json").exists():
+            run(
+                wsol("data", "import", "busi", "--src", str(args.src), "--out", str(data)),
+                args.work / "import.log",
+            )
+        for job in jobs(args.presets, args.seeds, not args.no_baselines):
+            if not table.done(job):
+                table.record(table.evaluate(job))
+                print(markdown(table.results()), flush=True)
+    print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(markdown(table.results()))
+
+
+if __name__ == "__main__":
+    main()
