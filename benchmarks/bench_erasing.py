@@ -1,5 +1,5 @@
-"""Cost of min-max entropy's recursive erasing (seed ``000`` §3.4): time per epoch and peak memory, u = 0 vs u
-= 4.
+"""Cost of min-max entropy's recursive erasing (arXiv 1907.12934 §3.4): time per epoch and peak memory,
+u = 0 vs u = 4.
 
 The paper reports ×1.84–×2.17 training time and unchanged memory for its erasing; our target is ≤ ×1.5 time
 (the batch shrinks to the still-trusted samples) and ≤ ×1.1 memory (gradient accumulation at the localizer).

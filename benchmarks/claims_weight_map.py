@@ -1,13 +1,14 @@
-"""Check the learned-weight-map claims (seed ``002``) on the synthetic benchmark; print the claims table.
+"""Check the learned-weight-map claims (Shaharabany & Wolf, arXiv 2111.14131) on the synthetic benchmark;
+print the claims table.
 
-1. Without R (λ = 0), g drifts towards covering most of the image (seed Fig. 8).
+1. Without R (λ = 0), g drifts towards covering most of the image (the paper's Fig. 8).
 2. The epoch chosen by the maximal mean score S on the validation split (Eq. 6, no pixel labels) localizes
    better than the last epoch (the early-stopping claim).
 3. Method I's PxAP against CAM-Avg's on the same frozen classifier.
 
 One CAM-Avg classifier (``tiny`` backbone + GAP head) is trained once, then g (``tiny`` encoder) is trained
 with and without R. After each epoch: mean S on val, and on test PxAP, GT-known loc and top-1 loc with the
-seed's box rule (largest contour at τ = max/10, IoU >= 0.5) and the map's mean value. Small enough for a
+paper's box rule (largest contour at τ = max/10, IoU >= 0.5) and the map's mean value. Small enough for a
 shared CPU::
 
     .venv/bin/python benchmarks/claims_weight_map.py --out results/weight_map_claims.json
@@ -64,7 +65,7 @@ def _fit_epoch(method: WSOLMethod, loader: DataLoader, optimizer: torch.optim.Op
 
 @torch.no_grad()
 def _evaluate(method: WSOLMethod, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
-    """Mean S, PxAP (%), GT-known / top-1 loc (%) with the seed's box rule, top-1 cls (%), mean map value."""
+    """Mean S, PxAP (%), GT-known / top-1 loc (%) with the paper's box rule, top-1 cls (%), mean map value."""
     method.eval()
     edges = bin_edges(PXAP_THRESHOLDS)
     positive = np.zeros(len(edges) - 1)
@@ -82,7 +83,7 @@ def _evaluate(method: WSOLMethod, batches: Iterable[dict[str, Any]]) -> dict[str
         negative += neg.sum(0)
         for i, weight_map in enumerate(maps):
             box, score = box_from_map_weightmap(weight_map)
-            # The seed's box is [x, y, x + w, y + h); the IoU uses inclusive ends (+1 convention, note A.3).
+            # The paper's box is [x, y, x + w, y + h); the IoU uses inclusive ends (the +1 convention).
             inclusive = np.array([[box[0], box[1], box[2] - 1, box[3] - 1]])
             hit = bool(iou_matrix(inclusive, batch["boxes"][i].numpy()).max() >= 0.5)
             scores.append(score)
@@ -276,7 +277,7 @@ def curve_table(results: dict[str, Any], name: str) -> str:
 
 
 def plot_curves(results: dict[str, Any], path: Path) -> None:
-    """Mean val S next to test GT-known loc and PxAP per epoch, one column per run (seed Fig. 4's path)."""
+    """Mean val S next to test GT-known loc and PxAP per epoch, one column per run (paper Fig. 4)."""
     import io
 
     import matplotlib

@@ -2,9 +2,9 @@
 
 Heads (``wsol.models.build_head``): ``gap`` (CAM-Avg), ``max`` (CAM-Max), ``lse`` (CAM-LSE, Pinheiro &
 Collobert 2015), ``wildcat`` (Durand et al. 2017), ``mil`` (Deep MIL attention, Ilse et al. 2018) and ``wgap``
-(GAP + linear, classic CAM of Zhou et al. 2016). These are the baselines of the min-max entropy paper (TMI
-Table I in ``research/minmax-entropy.md`` §6). The localization map is the head's class map of the requested
-(or predicted) class, upsampled bilinearly (``align_corners=False``) to the input size and min-max normalised
+(GAP + linear, classic CAM of Zhou et al. 2016). These are the baselines of the min-max entropy papers
+(Table I of the TMI 2022 paper, arXiv 2011.07221). The localization map is the head's class map of the requested (or
+predicted) class, upsampled bilinearly (``align_corners=False``) to the input size and min-max normalised
 per image (a constant map becomes all zeros, as wsolevaluation's ``normalize_scoremap``).
 """
 
@@ -35,8 +35,8 @@ class PoolingHeadMethod(WSOLMethod):
     """Backbone + pooling head (``wsol.models.WSOLClassifier``), trained with CE on the image label.
 
     ``new_layers_lr_mult`` multiplies the learning rate of the head (and of ResNets' ``layer4``):
-    wsolevaluation uses 10 with an ImageNet-pretrained backbone (methods.md §D.1); 1 (the default) suits
-    training from scratch.
+    wsolevaluation uses 10 with an ImageNet-pretrained backbone (Choe et al., arXiv 2001.07437); 1 (the
+    default) suits training from scratch.
     """
 
     def __init__(
