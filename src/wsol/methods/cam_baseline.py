@@ -3,9 +3,9 @@
 Heads (``wsol.models.build_head``): ``gap`` (CAM-Avg), ``max`` (CAM-Max), ``lse`` (CAM-LSE, Pinheiro &
 Collobert 2015), ``wildcat`` (Durand et al. 2017), ``mil`` (Deep MIL attention, Ilse et al. 2018) and ``wgap``
 (GAP + linear, classic CAM of Zhou et al. 2016). These are the baselines of the min-max entropy papers
-(Table I of the TMI 2022 paper, arXiv 2011.07221). The localization map is the head's class map of the requested (or
-predicted) class, upsampled bilinearly (``align_corners=False``) to the input size and min-max normalised
-per image (a constant map becomes all zeros, as wsolevaluation's ``normalize_scoremap``).
+(Table I of the TMI 2022 paper, arXiv 2011.07221). The localization map is the head's class map of the
+requested (or predicted) class, upsampled bilinearly (``align_corners=False``) to the input size and
+min-max normalised per image (a constant map becomes all zeros, as wsolevaluation's ``normalize_scoremap``).
 """
 
 from __future__ import annotations
