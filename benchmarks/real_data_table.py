@@ -30,6 +30,7 @@ from pathlib import Path
 PRESETS = (
     "cam_gap_lite0",
     "minmax_entropy_lite0",
+    "wildcat_lite0",
     "wgap_lite0",
     "minmax_entropy_no_erasing_lite0",
     "maxmin_uncertainty_sem_lite0",

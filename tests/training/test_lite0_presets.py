@@ -20,6 +20,7 @@ from realdata_fixtures import build_busi  # noqa: E402
 SINGLE_RUN = (
     "cam_gap_lite0",
     "wgap_lite0",
+    "wildcat_lite0",
     "minmax_entropy_lite0",
     "minmax_entropy_no_erasing_lite0",
     "maxmin_uncertainty_sem_lite0",
