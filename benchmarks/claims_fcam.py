@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader
 from wsol.data.dataset import WSOLDataset, collate
 from wsol.data.transforms import denormalize
 from wsol.evaluation import EvaluatorConfig, WSOLEvaluator
+from wsol.methods.checkpoint import load_checkpoint
 from wsol.report.overlay import draw_overlay, save_png
-from wsol.training.inference import eval_transform, load_checkpoint
+from wsol.training.inference import eval_transform
 from wsol.training.run import resolve_data_root
 
 METRICS = ("pxap", "f1_pos", "f1_neg", "max_box_acc_v2")
@@ -36,7 +37,8 @@ def evaluate(
     run_dir: Path, split: str, classes: list[int] | None = None
 ) -> tuple[dict[str, dict[str, float]], list[np.ndarray]]:
     """Metrics per output ("cam", "decoder") on images of ``classes`` (None: all); first-batch strips."""
-    method, config = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    loaded = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    method, config = loaded.method, loaded.config
     dataset = WSOLDataset(resolve_data_root(config["data"]), split, eval_transform(config))
     loader = DataLoader(dataset, batch_size=32, collate_fn=collate)
     evaluators = {name: WSOLEvaluator(EvaluatorConfig()) for name in ("cam", "decoder")}

@@ -13,13 +13,12 @@ from torch import Tensor, nn
 
 from wsol.methods import METHODS, build_method
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
+from wsol.methods.checkpoint import CHECKPOINT_KEY, load_checkpoint
 from wsol.methods.weight_map import (
-    ENGINE_CHECKPOINT_KEY,
     SiameseEmbedding,
     WeightMapMethod,
     discrepancy,
     inner_triplet_loss,
-    load_trained_method,
 )
 from wsol.methods.weight_map_generator import SkipDecoder, WeightMapGenerator, build_generator
 from wsol.models import build_classifier
@@ -344,7 +343,7 @@ def _engine_checkpoint(path: Path, method: WSOLMethod, name: str, **options: obj
     torch.save(
         {
             "state_dict": {f"method.{k}": v for k, v in method.state_dict().items()},
-            ENGINE_CHECKPOINT_KEY: {
+            CHECKPOINT_KEY: {
                 "config": {"method": {"name": name, "options": options}},
                 "num_classes": method.num_classes,
                 "method_state": {},
@@ -363,7 +362,7 @@ def test_classifier_checkpoint_round_trip(tmp_path: Path, monkeypatch: pytest.Mo
             0.3
         )  # a non-default buffer must survive the round trip
     path = _engine_checkpoint(tmp_path / "best.ckpt", trained, "tiny_pooling", weights="imagenet")
-    loaded = load_trained_method(path)
+    loaded = load_checkpoint(path).method
     assert isinstance(loaded, TinyPoolingMethod) and not loaded.training
     method = WeightMapMethod(
         3, classifier_checkpoint=str(path), generator=WeightMapGenerator(TinyStagedEncoder())
@@ -381,8 +380,10 @@ def test_checkpoint_errors_name_the_file(tmp_path: Path) -> None:
         WeightMapMethod(3, classifier_checkpoint=str(tmp_path / "missing.ckpt"))
     foreign = tmp_path / "foreign.pth"
     torch.save({"weight": torch.zeros(2)}, foreign)
-    with pytest.raises(ValueError, match="not written by `wsol train`"):
-        load_trained_method(foreign, "classifier_checkpoint")
+    with pytest.raises(
+        ValueError, match="classifier_checkpoint: .*foreign.pth: not a `wsol train` checkpoint"
+    ):
+        load_checkpoint(foreign, "classifier_checkpoint")
     corrupt = tmp_path / "corrupt.ckpt"
     corrupt.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match=r"classifier_checkpoint: .*corrupt\.ckpt: not a PyTorch checkpoint"):

@@ -16,18 +16,20 @@ from engine_helpers import cli_env, read_metrics
 from wsol.data.format import read_split
 from wsol.evaluation import EvaluatorConfig
 from wsol.methods.cam_baseline import PoolingHeadMethod
+from wsol.methods.checkpoint import load_checkpoint
 from wsol.report.overlay import draw_overlay
-from wsol.training.inference import evaluate_checkpoint, load_checkpoint, mask_boxes, predict_images
+from wsol.training.inference import evaluate_checkpoint, mask_boxes, predict_images
 from wsol.training.run import resolve_data_root
 
 
 def _data_root(run_dir: Path) -> Path:
-    _, config = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    config = load_checkpoint(run_dir / "checkpoints" / "best.ckpt").config
     return resolve_data_root(config["data"])
 
 
 def test_evaluate_checkpoint_reproduces_the_training_report(reference: Path, tmp_path: Path) -> None:
-    method, config = load_checkpoint(reference / "checkpoints" / "best.ckpt")
+    loaded = load_checkpoint(reference / "checkpoints" / "best.ckpt")
+    method, config = loaded.method, loaded.config
     assert isinstance(method, PoolingHeadMethod) and not method.training
     result = evaluate_checkpoint(
         reference / "checkpoints" / "best.ckpt",
@@ -89,7 +91,8 @@ def test_localize_cli_writes_consistent_outputs(reference: Path, tmp_path: Path)
 
 
 def test_post_hoc_cam_maps(reference: Path) -> None:
-    method, config = load_checkpoint(reference / "checkpoints" / "best.ckpt")
+    loaded = load_checkpoint(reference / "checkpoints" / "best.ckpt")
+    method, config = loaded.method, loaded.config
     root = _data_root(reference)
     image = root / "images" / read_split(root, "test")[0].image_id
     own = next(predict_images(method, config, [image]))
@@ -144,7 +147,8 @@ def test_checkpoint_of_a_pretrained_run_loads_without_the_weights_file(tmp_path:
     module.on_save_checkpoint(checkpoint)
     AtomicCheckpointIO().save_checkpoint(checkpoint, tmp_path / "run.ckpt")
     weights.unlink()
-    loaded, loaded_config = load_checkpoint(tmp_path / "run.ckpt")
+    checkpoint = load_checkpoint(tmp_path / "run.ckpt")
+    loaded, loaded_config = checkpoint.method, checkpoint.config
     assert loaded_config["method"]["options"]["weights"] == str(weights)
     for key, value in method.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key

@@ -83,8 +83,9 @@ def _write_overlays(root: Path, checkpoints: dict[str, Path], out_dir: Path, cou
 
     from wsol.data.format import read_dataset_info, read_split
     from wsol.data.images import read_image, read_mask
+    from wsol.methods.checkpoint import load_checkpoint
     from wsol.report.overlay import draw_overlay, save_png
-    from wsol.training.inference import load_checkpoint, predict_images
+    from wsol.training.inference import predict_images
 
     info = read_dataset_info(root)
     records = read_split(root, "test")[:count]
@@ -92,9 +93,8 @@ def _write_overlays(root: Path, checkpoints: dict[str, Path], out_dir: Path, cou
     paths = [image_root / record.image_id for record in records]
     predictions = {}
     for key, checkpoint in checkpoints.items():
-        method, config = load_checkpoint(checkpoint)
-        method.eval()
-        predictions[key] = list(predict_images(method, config, paths))
+        loaded = load_checkpoint(checkpoint)
+        predictions[key] = list(predict_images(loaded.method, loaded.config, paths))
     written = []
     for index, (record, path) in enumerate(zip(records, paths, strict=True)):
         image = read_image(path)
@@ -146,10 +146,10 @@ def _train_and_evaluate(
 ) -> tuple[Path, float]:
     """Train one run and evaluate it into ``OUT/<method>/seed<S>``; returns (checkpoint, train seconds)."""
     from wsol.evaluation import EvaluatorConfig
+    from wsol.methods.checkpoint import load_checkpoint
     from wsol.report.plots import save_evaluation_plots
     from wsol.training.config import load_config, preset_path
     from wsol.training.evaluate_run import EvaluationRequest, evaluate_run
-    from wsol.training.inference import load_checkpoint
     from wsol.training.run import resolve_data_root, train
 
     name = f"{method.key}-seed{seed}"
@@ -161,7 +161,7 @@ def _train_and_evaluate(
         flush=True,
     )
     result = train(config)
-    _, run_config = load_checkpoint(result.checkpoint)
+    run_config = load_checkpoint(result.checkpoint).config
     request = EvaluationRequest(
         checkpoint=result.checkpoint,
         data_root=root,

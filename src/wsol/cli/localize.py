@@ -66,7 +66,8 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from wsol.evaluation.export import COCO_FILE, ImagePrediction, write_coco
-    from wsol.training.inference import imagenet_method, load_checkpoint_full, predict_images
+    from wsol.methods.checkpoint import load_checkpoint
+    from wsol.training.inference import imagenet_method, predict_images
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise ValueError(f"--threshold: expected a value in [0, 1], got {args.threshold}")
@@ -77,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if path.stem in stems:
             raise ValueError(f"{path} and {stems[path.stem]} share the output name {path.stem!r}; rename one")
         stems[path.stem] = path
-    loaded = (
-        load_checkpoint_full(args.checkpoint) if args.imagenet is None else imagenet_method(args.imagenet)
-    )
+    loaded = load_checkpoint(args.checkpoint) if args.imagenet is None else imagenet_method(args.imagenet)
     num_classes = loaded.method.num_classes
     if args.target_class is not None and not 0 <= args.target_class < num_classes:
         raise ValueError(f"--class: expected a class index in [0, {num_classes}), got {args.target_class}")

@@ -54,9 +54,11 @@ def run(args: argparse.Namespace) -> int:
     from wsol.data.dataset import WSOLDataset, collate
     from wsol.evaluation.two_stage import oracle_comparison
     from wsol.io import atomic_write_text
-    from wsol.training.inference import cam_predict, eval_transform, load_checkpoint
+    from wsol.methods.checkpoint import load_checkpoint
+    from wsol.training.inference import cam_predict, eval_transform
 
-    method, config = load_checkpoint(args.checkpoint)
+    loaded = load_checkpoint(args.checkpoint)
+    method, config = loaded.method, loaded.config
     dataset = WSOLDataset(args.data, args.split, eval_transform(config))
     loader = DataLoader(dataset, batch_size=int(config["data"]["batch_size"]), collate_fn=collate)
     captured: list[torch.Tensor] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -51,6 +51,10 @@ class LossOutput:
 
 class WSOLMethod(nn.Module, abc.ABC):
     """Base class of the training-time WSOL methods (CAM-family heads, min-max entropy, weight map, ...)."""
+
+    RENAMED_OPTIONS: ClassVar[Mapping[str, str]] = {}
+    """Options renamed since checkpoints were written: old key -> new dotted key under ``method.options``;
+    refused in a user's config, translated when a checkpoint is read (:mod:`wsol.methods.options`)."""
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()

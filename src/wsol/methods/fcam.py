@@ -31,10 +31,10 @@ from torch import Tensor
 
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
 from wsol.methods.cam_baseline import PoolingHeadMethod, minmax_normalize
+from wsol.methods.checkpoint import load_checkpoint
 from wsol.methods.crf_loss import CRFConfig, dense_crf_loss
 from wsol.methods.losses import size_barrier
 from wsol.methods.seeding import IGNORE, SeedConfig, sample_seeds, seed_counts
-from wsol.methods.weight_map import load_trained_method
 from wsol.models import WSOLClassifier, build_classifier, select_class_maps
 from wsol.models.decoder import UNetDecoder, probe_stages
 
@@ -155,7 +155,7 @@ class FCAM(WSOLMethod):
                 backbone_options=dict(backbone_options or {}),
                 head_options=dict(head_options or {}),
             )
-        trained = load_trained_method(checkpoint, "classifier_checkpoint")
+        trained = load_checkpoint(checkpoint, "classifier_checkpoint").method
         if not isinstance(trained, PoolingHeadMethod):
             raise ValueError(
                 f"classifier_checkpoint: {checkpoint} holds a {type(trained).__name__} run; expected a run "

@@ -30,9 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wsol.io import load_tensors
-from wsol.methods import build_method, is_registered
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
+from wsol.methods.checkpoint import load_checkpoint, read_checkpoint
 from wsol.methods.triplets import sample_triplets, triplet_margin_loss
 from wsol.methods.weight_map_generator import WeightMapGenerator, build_generator
 from wsol.models import WSOLClassifier, build_backbone, build_classifier
@@ -41,8 +40,6 @@ Target = Literal["soft", "hard", "label"]
 _TARGETS = ("soft", "hard", "label")
 _METHODS = ("I", "II")
 _PHASES = ("generator", "pretrain_siamese")
-ENGINE_CHECKPOINT_KEY = "wsol"
-"""The engine's entry in its checkpoints (``wsol.training.module.CHECKPOINT_KEY``)."""
 
 
 def discrepancy(
@@ -113,61 +110,13 @@ class SiameseEmbedding(nn.Module):
         return torch.where(self.prototype_seen[None, :], -distance, torch.finfo(distance.dtype).min)
 
 
-def _torch_load(path: Path, what: str) -> Any:
-    try:
-        return load_tensors(path)
-    except ValueError as err:
-        raise ValueError(f"{what}: {err}") from None
-
-
 def _load_state_dict(path: str | Path, what: str) -> dict[str, Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what}: checkpoint {path} not found")
-    payload = _torch_load(path, what)
-    if isinstance(payload, Mapping) and "state_dict" in payload:
+    payload = read_checkpoint(Path(path), what=what)
+    if "state_dict" in payload:
         payload = payload["state_dict"]
     if not isinstance(payload, Mapping):
         raise ValueError(f"{what}: {path} holds {type(payload).__name__}, expected a state_dict")
     return dict(payload)
-
-
-def load_trained_method(path: str | Path, what: str = "checkpoint") -> WSOLMethod:
-    """Rebuild the method saved in a ``wsol train`` checkpoint, with its weights, on the CPU.
-
-    Reads the engine's format (Lightning's ``state_dict`` with keys ``method.*``, and the engine's ``"wsol"``
-    entry holding the run config and the number of classes) with ``weights_only=True``, so that this layer
-    does not import ``wsol.training``. ``what`` names the option in error messages.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what}: checkpoint {path} not found")
-    payload = _torch_load(path, what)
-    engine = payload.get(ENGINE_CHECKPOINT_KEY) if isinstance(payload, Mapping) else None
-    if not isinstance(engine, Mapping) or "state_dict" not in payload:
-        raise ValueError(
-            f"{what}: {path} was not written by `wsol train` (no {ENGINE_CHECKPOINT_KEY!r} entry)"
-        )
-    method_config = engine["config"]["method"]
-    if not is_registered(method_config.get("name")):
-        raise ValueError(
-            f"{what}: {path} names method {method_config.get('name')!r}, which is not a registered method; "
-            "a checkpoint may not name code to import"
-        )
-    # Pretrained-weight options only initialise a run; the checkpoint's tensors replace them (and rebuilding
-    # must not download ImageNet weights), as in ``wsol.training.inference``.
-    options = {k: (None if k == "weights" else v) for k, v in (method_config.get("options") or {}).items()}
-    method = build_method(method_config["name"], int(engine["num_classes"]), options)
-    prefix = "method."
-    state = {k[len(prefix) :]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
-    try:
-        method.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(
-            f"{what}: {path}: the weights do not match the method in its config: {err}"
-        ) from None
-    method.load_extra_state(engine.get("method_state") or {})
-    return method.eval()
 
 
 def _freeze(module: nn.Module) -> nn.Module:
@@ -288,7 +237,7 @@ class WeightMapMethod(WSOLMethod):
         if classifier is not None:
             return classifier
         if checkpoint is not None:
-            trained = load_trained_method(checkpoint, "classifier_checkpoint")
+            trained = load_checkpoint(checkpoint, "classifier_checkpoint").method
             net = getattr(trained, "classifier", None)
             if not isinstance(net, WSOLClassifier):
                 raise ValueError(
@@ -320,7 +269,7 @@ class WeightMapMethod(WSOLMethod):
                 "method 'II', phase 'generator' needs siamese_checkpoint: the checkpoint of a "
                 "phase='pretrain_siamese' run"
             )
-        trained = load_trained_method(checkpoint, "siamese_checkpoint")
+        trained = load_checkpoint(checkpoint, "siamese_checkpoint").method
         siamese = getattr(trained, "siamese", None)
         if not isinstance(siamese, SiameseEmbedding):
             raise ValueError(

@@ -22,9 +22,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from wsol.methods.base import Batch, WSOLMethod
+from wsol.methods.checkpoint import CHECKPOINT_KEY
 from wsol.training.checkpoint import LastCheckpoint
 
-CHECKPOINT_KEY = "wsol"
 """Key of the engine's own entry in a checkpoint (config, number of classes, method state, RNG states)."""
 
 

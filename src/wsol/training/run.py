@@ -28,17 +28,17 @@ from wsol.data.size_policy import resolve_size_policy
 from wsol.data.splits import require_disjoint_splits
 from wsol.io import atomic_write_text
 from wsol.methods import WSOLMethod, build_method, is_registered
+from wsol.methods.checkpoint import CHECKPOINT_KEY, read_checkpoint
 from wsol.training.checkpoint import (
     BEST_NAME,
     LAST_NAME,
     AtomicCheckpointIO,
     BestCheckpoint,
     LastCheckpoint,
-    read_checkpoint,
 )
 from wsol.training.config import SELECTION_MODES, load_config, read_yaml, to_plain
 from wsol.training.datamodule import WSOLDataModule
-from wsol.training.module import CHECKPOINT_KEY, WSOLLightningModule
+from wsol.training.module import WSOLLightningModule
 from wsol.training.run_folder import locked_run_folder, new_run_folder
 
 RUN_DIR_ENV = "WSOL_RUN_DIR"
