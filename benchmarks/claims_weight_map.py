@@ -201,7 +201,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.method_two and args.g_epochs > 0:
         torch.manual_seed(args.seed)
         loader.generator.manual_seed(args.seed)
-        siamese = WeightMapMethod(num_classes, method="II", phase="pretrain_siamese", siamese_backbone="tiny")
+        tiny = {"backbone": "tiny"}
+        siamese = WeightMapMethod(num_classes, method="II", phase="pretrain_siamese", siamese=tiny)
         optimizer = torch.optim.SGD(
             siamese.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4
         )

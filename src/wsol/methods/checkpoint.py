@@ -19,7 +19,7 @@ from typing import Any
 from wsol.io import load_tensors
 from wsol.methods import ENTRY_POINT_GROUP, METHODS, build_method, is_registered, method_class
 from wsol.methods.base import WSOLMethod
-from wsol.methods.options import upgrade_renamed
+from wsol.methods.options import upgrade_renamed, without_pretrained_weights
 
 __all__ = [
     "CHECKPOINT_KEY",
@@ -27,7 +27,6 @@ __all__ = [
     "load_checkpoint",
     "read_checkpoint",
     "stored_method",
-    "without_pretrained_weights",
 ]
 
 CHECKPOINT_KEY = "wsol"
@@ -68,18 +67,6 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu", what: str | Non
             f"{_prefix(what)}{path}: expected a checkpoint dictionary, got {type(checkpoint).__name__}"
         )
     return checkpoint
-
-
-def without_pretrained_weights(options: Mapping[str, Any]) -> dict[str, Any]:
-    """``options`` with the pretrained-weight options (``weights``, ``backbone.weights``) set to None: they
-    only initialise a run, and rebuilding a trained method must not read or download them."""
-    options = dict(options)
-    if options.get("weights") is not None:
-        options["weights"] = None
-    backbone = options.get("backbone")
-    if isinstance(backbone, Mapping) and backbone.get("weights") is not None:
-        options["backbone"] = {**backbone, "weights": None}
-    return options
 
 
 def stored_method(path: Path, state: Mapping[str, Any]) -> tuple[str, int, dict[str, Any]]:

@@ -25,13 +25,41 @@ import torch.distributed as dist
 from torch import Tensor
 
 from wsol.methods.losses import cross_entropy
+from wsol.methods.options import require, require_choice, require_integer, require_number
 
-__all__ = ["ErasingResult", "HistoryRule", "recursive_erasing", "trust_coefficients"]
+__all__ = ["ErasingOptions", "ErasingResult", "HistoryRule", "recursive_erasing", "trust_coefficients"]
 
 HistoryRule = Literal["trust", "correct"]
 """How the history h is updated. ``"trust"`` (paper §3.4: "once a sample is assigned a zero trust coefficient,
 it is maintained zero all along the erasing"): h^t = h^{t−1} · 1[Ψ(t) > 0]. ``"correct"`` (the reference
 code): h^t = min(h^{t−1}, 1[ŷ^t = y]); a sample whose loss rose is not erased at that step but stays in."""
+
+
+@dataclass(frozen=True)
+class ErasingOptions:
+    """Recursive erasing of a training method (YAML ``method.options.erasing``).
+
+    ``depth`` u (0 = no erasing), ``slope`` σ_e, from epoch ``start_epoch``; ``history`` (:data:`HistoryRule`)
+    and ``shrink_batch`` as in :func:`recursive_erasing`. ``exclude_untrusted`` leaves the samples whose
+    accumulated mask is 0 (the localizer misclassified them at step 0) out of the classifier's losses.
+    """
+
+    depth: int = 0
+    slope: float = 10.0
+    start_epoch: int = 1
+    history: HistoryRule = "trust"
+    shrink_batch: bool = True
+    exclude_untrusted: bool = False
+
+    def __post_init__(self) -> None:
+        require_integer("depth", self.depth, 0)
+        require_number("slope", self.slope, low=0.0, open_low=True)
+        require_integer("start_epoch", self.start_epoch, 0)
+        require_choice("history", self.history, ("trust", "correct"))
+        require(isinstance(self.shrink_batch, bool), "shrink_batch", "true or false", self.shrink_batch)
+        untrusted = self.exclude_untrusted
+        require(isinstance(untrusted, bool), "exclude_untrusted", "true or false", untrusted)
+
 
 Localize = Callable[[Tensor], tuple[Tensor, Tensor]]
 """Localizer forward: images (b, 3, H, W) -> (scores (b, K) with grad, pseudo-binary mask M⁺ (b, 1, H, W))."""

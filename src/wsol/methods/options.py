@@ -18,12 +18,15 @@ from typing import Any, TypeVar
 __all__ = [
     "BackboneSpec",
     "WildcatOptions",
+    "pretrained_weights",
     "reject_renamed",
     "require",
     "require_choice",
+    "require_integer",
     "require_number",
     "section",
     "upgrade_renamed",
+    "without_pretrained_weights",
 ]
 
 OPTIONS_KEY = "method.options"
@@ -94,14 +97,18 @@ def reject_renamed(options: Mapping[str, Any], renamed: Mapping[str, str]) -> No
     if stale:
         old, new = stale[0]
         others = "".join(f"; {o} -> {OPTIONS_KEY}.{n}" for o, n in stale[1:])
-        raise ValueError(f"{OPTIONS_KEY}.{old}: {old} was renamed: use {OPTIONS_KEY}.{new}{others}")
+        was = "is now a section" if new.startswith(f"{old}.") else "was renamed"
+        raise ValueError(f"{OPTIONS_KEY}.{old}: {old} {was}: use {OPTIONS_KEY}.{new}{others}")
 
 
 def upgrade_renamed(options: Mapping[str, Any], renamed: Mapping[str, str]) -> dict[str, Any]:
     """``options`` with each renamed key moved to its new (dotted) place, for checkpoints written before the
     rename; nested sections are copied, never modified in place."""
     upgraded = {key: dict(value) if isinstance(value, Mapping) else value for key, value in options.items()}
-    for old, new in _stale(options, renamed):
+    stale = _stale(options, renamed)
+    # A plain value under a section's own name (``backbone: tiny``) moves first, so the section is a mapping.
+    stale.sort(key=lambda pair: not pair[1].startswith(f"{pair[0]}."))
+    for old, new in stale:
         value = upgraded.pop(old)
         *parents, leaf = new.split(".")
         target = upgraded
@@ -109,6 +116,26 @@ def upgrade_renamed(options: Mapping[str, Any], renamed: Mapping[str, str]) -> d
             target = target.setdefault(parent, {})
         target.setdefault(leaf, value)
     return upgraded
+
+
+def pretrained_weights(options: Mapping[str, Any]) -> Any:
+    """The pretrained-weight option of a method (``weights``, or ``backbone.weights`` for a
+    :class:`BackboneSpec` section); None when neither is set."""
+    backbone = options.get("backbone")
+    nested = backbone.get("weights") if isinstance(backbone, Mapping) else None
+    return options.get("weights") or nested
+
+
+def without_pretrained_weights(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with ``weights`` and ``backbone.weights`` set to None: pretrained weights only initialise
+    a run, and rebuilding a trained method must not read or download them."""
+    options = dict(options)
+    if options.get("weights") is not None:
+        options["weights"] = None
+    backbone = options.get("backbone")
+    if isinstance(backbone, Mapping) and backbone.get("weights") is not None:
+        options["backbone"] = {**backbone, "weights": None}
+    return options
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ class DataConfig:
 
 @dataclass
 class MethodConfig:
-    """``name`` is a key of ``wsol.methods.METHODS`` (or ``package.module:Class``); ``options`` its kwargs."""
+    """``name`` is a key of ``wsol.methods.METHODS`` (or ``package.module:Class``); ``options`` its keyword
+    arguments, sections of a method's typed options as nested mappings (``options.erasing.depth``)."""
 
     name: str = "cam"
     options: dict[str, Any] = field(default_factory=dict)
@@ -188,6 +189,7 @@ def validate_config(config: DictConfig) -> None:
             raise ValueError(
                 f"trainer.{key}: expected null, a number of batches or a fraction in (0, 1], got {value!r}"
             )
+    check_method_options(config)
     if config.data.sampler not in (None, "class_balanced"):
         raise ValueError(f"data.sampler: expected null or 'class_balanced', got {config.data.sampler!r}")
     if config.optim.name not in ("sgd", "adam"):
@@ -197,6 +199,16 @@ def validate_config(config: DictConfig) -> None:
             "optim: expected lr > 0, step_size >= 1 and 0 < gamma <= 1, got "
             f"lr={config.optim.lr}, step_size={config.optim.step_size}, gamma={config.optim.gamma}"
         )
+
+
+def check_method_options(config: DictConfig) -> None:
+    """Refuse ``method.options`` keys that a registered method renamed (its ``RENAMED_OPTIONS``), naming the
+    new key: ``erasing_depth was renamed: use method.options.erasing.depth``."""
+    from wsol.methods import is_registered, method_class
+    from wsol.methods.options import reject_renamed
+
+    if is_registered(config.method.name):
+        reject_renamed(config.method.options, method_class(config.method.name).RENAMED_OPTIONS)
 
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"

@@ -29,6 +29,7 @@ from wsol.data.splits import require_disjoint_splits
 from wsol.io import atomic_write_text
 from wsol.methods import WSOLMethod, build_method, is_registered
 from wsol.methods.checkpoint import CHECKPOINT_KEY, read_checkpoint
+from wsol.methods.options import pretrained_weights
 from wsol.training.checkpoint import (
     BEST_NAME,
     LAST_NAME,
@@ -83,7 +84,7 @@ def pretrained_normalization(method: WSOLMethod, options: Mapping[str, Any]) -> 
     ``(pixel − 127) / 128``; torchvision's: ImageNet statistics); ``{}`` without ImageNet weights."""
     from wsol.models import Backbone
 
-    if options.get("weights") != "imagenet":
+    if pretrained_weights(options) != "imagenet":
         return {}
     backbone = next((module for module in method.modules() if isinstance(module, Backbone)), None)
     if backbone is None:
