@@ -99,7 +99,7 @@ def stored_method(path: Path, state: Mapping[str, Any]) -> tuple[str, int, dict[
 def load_checkpoint(path: str | Path, what: str | None = None) -> LoadedCheckpoint:
     """The method of a ``wsol train`` checkpoint with its weights and schedules, in eval mode on the CPU, with
     the run config (options in their current names) and class names. ``what`` names the option that gave the
-    path in error messages (``classifier_checkpoint``)."""
+    path in error messages (``classifier.checkpoint``)."""
     path = Path(path)
     checkpoint = read_checkpoint(path, what=what)
     state = checkpoint.get(CHECKPOINT_KEY)

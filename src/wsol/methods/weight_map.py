@@ -10,7 +10,7 @@ frozen network f:
   L1 norm per pixel), λ = 1.
 * **Method II** (paper's Eq. 2-4): f is first trained as a Siamese embedding network with the triplet loss
   (``phase="pretrain_siamese"``), then frozen while g minimises ``L_inner + L_outer + λ·R(M_a)``
-  (``phase="generator"``, ``siamese_checkpoint`` = the first phase's checkpoint).
+  (``phase="generator"``, ``siamese.checkpoint`` = the first phase's checkpoint).
 
 f is frozen: no parameter receives gradients and it stays in eval mode (BatchNorm statistics never move) even
 when the method is put in ``train()``, but gradients flow through it to g. Masking multiplies the *normalised*
