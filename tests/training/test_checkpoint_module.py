@@ -15,7 +15,9 @@ from wsol.methods import build_method
 from wsol.methods.checkpoint import CHECKPOINT_KEY, load_checkpoint
 from wsol.methods.minmax_entropy import MinMaxEntropy
 from wsol.training.checkpoint import AtomicCheckpointIO
+from wsol.training.config import to_plain
 from wsol.training.module import WSOLLightningModule
+from wsol.training.run import train_from_cli
 
 NESTED = {
     "backbone": {"name": "tiny", "weights": None},
@@ -124,3 +126,21 @@ def test_nested_options_through_wsol_train(tmp_path: Path, capsys: pytest.Captur
     loaded = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")
     assert isinstance(loaded.method, MinMaxEntropy)
     assert loaded.method.erasing.depth == 2 and loaded.method.erasing.start_epoch == 0
+
+
+def test_a_run_folder_saved_with_old_keys_resumes_with_the_new_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    old = "{backbone: tiny, erasing_depth: 2, detach_mask: false}"
+    (run / "config.yaml").write_text(f"method:\n  name: minmax_entropy\n  options: {old}\n")
+    monkeypatch.setattr("wsol.training.run.train", lambda config, **_: config)
+    config = train_from_cli(None, ["method.options.erasing.slope=5"], run)
+    assert to_plain(config)["method"]["options"] == {
+        "backbone": {"name": "tiny"},
+        "erasing": {"depth": 2, "slope": 5},
+        "mask": {"detach": False},
+    }
+    with pytest.raises(ValueError, match="erasing_slope was renamed: use method.options.erasing.slope"):
+        train_from_cli(None, ["method.options.erasing_slope=5"], run)  # the user's own overrides stay strict

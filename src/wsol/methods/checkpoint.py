@@ -24,6 +24,7 @@ from wsol.methods.options import upgrade_renamed, without_pretrained_weights
 __all__ = [
     "CHECKPOINT_KEY",
     "LoadedCheckpoint",
+    "current_options",
     "load_checkpoint",
     "read_checkpoint",
     "stored_method",
@@ -93,7 +94,13 @@ def stored_method(path: Path, state: Mapping[str, Any]) -> tuple[str, int, dict[
             "a checkpoint may not name code to import (a `module:Class` method is taken only from your own "
             "config); refused before importing anything"
         )
-    return name, num_classes, upgrade_renamed(options, method_class(name).RENAMED_OPTIONS)
+    return name, num_classes, current_options(name, options)
+
+
+def current_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The saved ``options`` of registered method ``name`` with the keys it renamed since (its
+    ``RENAMED_OPTIONS``) moved to their new place; for checkpoints and run folders, never for user configs."""
+    return upgrade_renamed(options, method_class(name).RENAMED_OPTIONS)
 
 
 def load_checkpoint(path: str | Path, what: str | None = None) -> LoadedCheckpoint:

@@ -28,7 +28,7 @@ from wsol.data.size_policy import resolve_size_policy
 from wsol.data.splits import require_disjoint_splits
 from wsol.io import atomic_write_text
 from wsol.methods import WSOLMethod, build_method, is_registered
-from wsol.methods.checkpoint import CHECKPOINT_KEY, read_checkpoint
+from wsol.methods.checkpoint import CHECKPOINT_KEY, current_options, read_checkpoint
 from wsol.methods.options import pretrained_weights
 from wsol.training.checkpoint import (
     BEST_NAME,
@@ -364,6 +364,10 @@ def train_from_cli(config_path: Path | None, overrides: Sequence[str], resume: P
         raise FileNotFoundError(f"{saved}: not a run folder of `wsol train` (no {CONFIG_FILE})")
     base = OmegaConf.to_container(read_yaml(saved), resolve=True)
     assert isinstance(base, dict)
+    saved_method = base.get("method") or {}
+    if is_registered(saved_method.get("name")):  # a run saved before options were renamed resumes
+        options = current_options(saved_method["name"], saved_method.get("options") or {})
+        base["method"] = {**saved_method, "options": options}
     config = load_config(config_path, overrides, base=base)
     name = config.method.name
     if not is_registered(name) and f"method.name={name}" not in [o.replace(" ", "") for o in overrides]:
