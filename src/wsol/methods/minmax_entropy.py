@@ -287,9 +287,9 @@ class MinMaxEntropy(WSOLMethod):
         self.backbone = build_backbone(
             spec.name, large_feature_map=spec.large_feature_map, weights=spec.weights, **dict(spec.options)
         )
-        heads = [build_head("wildcat", self.backbone.out_channels, num_classes, **asdict(self.wildcat))]
-        heads.append(build_head("wildcat", self.backbone.out_channels, num_classes, **asdict(self.wildcat)))
-        self.localizer_head, self.classifier_head = heads
+        channels = self.backbone.out_channels
+        self.localizer_head = build_head("wildcat", channels, num_classes, **asdict(self.wildcat))
+        self.classifier_head = build_head("wildcat", channels, num_classes, **asdict(self.wildcat))
         self.classifier_scale = classifier_scale
         self.variant: Variant = variant
         self.pos_weight = pos_weight
