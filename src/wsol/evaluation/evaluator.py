@@ -83,7 +83,8 @@ class EvaluationResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (NaN becomes None, integer keys become strings, ``extra`` spread out)."""
         values = asdict(self)
-        return _jsonable({**values, **values.pop("extra")})
+        extra = values.pop("extra")
+        return _jsonable({**values, **extra})
 
 
 def _jsonable(value: Any) -> Any:
