@@ -24,41 +24,46 @@ MapsT = TypeVar("MapsT", "np.ndarray", "Tensor")
 
 def degenerate_maps(maps: MapsT, dims: int = 2) -> MapsT:
     """Bool over the leading axes: which maps (last ``dims`` axes) are constant or not all finite."""
-    low, high = _extrema(_flat(maps, dims))
-    span = (high - low)[..., 0]
-    if isinstance(maps, np.ndarray):
-        return ~(np.isfinite(span) & (span > 0))
-    return ~(span.isfinite() & (span > 0))
+    _, span = _low_span(_flat(maps, dims))
+    return ~_valid(span)[..., 0]
 
 
 def minmax_normalize(maps: MapsT, dims: int = 2) -> MapsT:
     """``(m - min) / (max - min)`` of every map over its last ``dims`` axes; degenerate maps become zeros
     (module docstring). Same type and shape as ``maps``, and its dtype if floating point."""
-    if dims < 1 or dims > maps.ndim:
-        raise ValueError(f"minmax_normalize: dims must be in [1, {maps.ndim}], got {dims}")
     flat = _flat(maps, dims)
-    low, high = _extrema(flat)
-    span = high - low
+    low, span = _low_span(flat)
+    valid = _valid(span)
     if isinstance(maps, np.ndarray):
-        valid = np.isfinite(span) & (span > 0)
         dtype = np.result_type(flat.dtype, np.float32)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             normalized = np.where(valid, (flat - low) / np.where(valid, span, 1), 0).astype(dtype)
         return normalized.reshape(maps.shape)
     import torch
 
-    valid = span.isfinite() & (span > 0)
     safe = torch.where(valid, span, torch.ones_like(span))
     return torch.where(valid, (flat - low) / safe, torch.zeros_like(flat)).reshape(maps.shape)
 
 
 def _flat(maps: MapsT, dims: int) -> MapsT:
+    if dims < 1 or dims > maps.ndim:
+        raise ValueError(f"minmax_normalize: dims must be in [1, {maps.ndim}], got {dims}")
+    if any(side == 0 for side in maps.shape[maps.ndim - dims :]):
+        raise ValueError(f"minmax_normalize: empty maps of shape {tuple(maps.shape)}")
     return maps.reshape(*maps.shape[: maps.ndim - dims], -1)
 
 
-def _extrema(flat: MapsT) -> tuple[MapsT, MapsT]:
+def _low_span(flat: MapsT) -> tuple[MapsT, MapsT]:
+    """Per-map minimum and max - min (NaN when the map holds a NaN or both infinities)."""
     if isinstance(flat, np.ndarray):
-        if flat.shape[-1] == 0:
-            raise ValueError("minmax_normalize: empty maps")
-        return flat.min(axis=-1, keepdims=True), flat.max(axis=-1, keepdims=True)
-    return flat.amin(-1, keepdim=True), flat.amax(-1, keepdim=True)
+        low = flat.min(axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return low, flat.max(axis=-1, keepdims=True) - low
+    low = flat.amin(-1, keepdim=True)
+    return low, flat.amax(-1, keepdim=True) - low
+
+
+def _valid(span: MapsT) -> MapsT:
+    if isinstance(span, np.ndarray):
+        return np.isfinite(span) & (span > 0)
+    return span.isfinite() & (span > 0)
