@@ -132,8 +132,7 @@ class WSOLEvaluator:
         """Add ``other``'s statistics to this evaluator's (same configuration required); returns ``self``."""
         if other.config != self.config or other._families.keys() != self._families.keys():
             raise ValueError(f"merge: configurations differ ({self.config} vs {other.config})")
-        for name, value in other.stats.items():
-            self.stats[name] += value
+        _add(self.stats, other.stats)
         self._images.extend(other._images)
         return self
 
@@ -245,9 +244,9 @@ class WSOLEvaluator:
             totals.append({name: value.copy() for name, value in single.stats.items()})
             image_id = str(image_ids[i]) if image_ids is not None else str(seen + i)
             rows.append(_image_row(single._states, inputs, i, image_id))
+        stats = self.stats
         for total in totals:  # only now, so that a bad image leaves the statistics untouched
-            for name, value in total.items():
-                self.stats[name] += value
+            _add(stats, total)
         self._images.extend(rows)
 
     def per_image(self) -> PerImageStats:
@@ -290,6 +289,12 @@ class WSOLEvaluator:
             pr_curves=combined.pr_curves,
             extra=extra,
         )
+
+
+def _add(stats: dict[str, np.ndarray], other: Mapping[str, np.ndarray]) -> None:
+    """Add ``other``'s statistics to the arrays of ``stats`` in place (same names and shapes)."""
+    for name, value in other.items():
+        stats[name] += value
 
 
 def _image_row(states: dict[str, State], inputs: BatchInputs, i: int, image_id: str) -> dict[str, Any]:
