@@ -123,7 +123,7 @@ def write_localization(
 
     from wsol.data.images import read_image
     from wsol.io import atomic_write_bytes, atomic_write_text
-    from wsol.report.overlay import draw_overlay, save_png
+    from wsol.report.overlay import OverlayStyle, draw_overlay, save_png
 
     stem = item.path.stem
     top = np.argsort(item.probabilities)[::-1][:5]
@@ -146,7 +146,8 @@ def write_localization(
     atomic_write_bytes(out / f"{stem}_map.npy", buffer.getvalue())
     save_png(out / f"{stem}_mask.png", item.mask.astype(np.uint8) * 255)
     box = [item.largest_box] if item.largest_box is not None else []
-    overlay = draw_overlay(read_image(item.path), item.map, item.mask, box, alpha=alpha, colormap=colormap)
+    style = OverlayStyle(alpha=alpha, colormap=colormap)
+    overlay = draw_overlay(read_image(item.path), item.map, item.mask, box, style)
     save_png(out / f"{stem}_overlay.png", overlay)
     return prediction
 
