@@ -43,6 +43,8 @@ SCORE_METHODS = ("scorecam", "sscam", "iscam", "ablationcam")
 
 
 class Classifier(nn.Module):
+    """ResNet-50 + linear classifier, the model every CAM of the benchmark explains."""
+
     def __init__(self, num_classes: int = 200) -> None:
         super().__init__()
         self.backbone = build_backbone("resnet50")

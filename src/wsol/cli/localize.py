@@ -16,6 +16,7 @@ from wsol.cams import CAM_METHODS
 
 
 def register(commands: Any) -> None:
+    """Add the ``localize`` verb to the command parsers."""
     parser = commands.add_parser(
         "localize",
         help="localize objects in images with a trained checkpoint or an ImageNet-pretrained backbone",
@@ -65,6 +66,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Localize each image and write its outputs; the exit status."""
     from wsol.evaluation.export import COCO_FILE, ImagePrediction, write_coco
     from wsol.training.inference import imagenet_method, load_checkpoint_full, predict_images
 

@@ -23,6 +23,7 @@ from wsol.models import build_backbone, build_head
 
 
 def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Conv3×3 (padding 1, no bias) → BN → ReLU."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
         nn.BatchNorm2d(out_channels),

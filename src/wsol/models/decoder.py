@@ -23,6 +23,7 @@ PROBE_SIZE = 64
 
 
 def conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
+    """Conv3×3 (padding 1, no bias) → BN → ReLU, as a list of layers."""
     return [
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
         nn.BatchNorm2d(out_channels),

@@ -149,6 +149,7 @@ def _seeds(seeds: Sequence[int | None]) -> str:
 
 
 def metrics_tables(document: dict[str, Any]) -> str:
+    """HTML tables of the comparison document: mean ± sd per method and column."""
     heads = ['<th class="text">method</th>', '<th class="text">seeds</th>']
     for column in COLUMNS:
         heads.append(f"<th>{_esc(column.title)}{' (val τ)' if column.tau else ''}</th>")
@@ -331,6 +332,7 @@ def _extremes(
 
 
 def provenance_section(runs: Sequence[Run]) -> str:
+    """HTML section with each run's provenance record."""
     parts = []
     for run in runs:
         record = json.dumps(run.metrics.get("provenance"), indent=2, sort_keys=True, default=str)
