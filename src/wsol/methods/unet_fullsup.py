@@ -66,13 +66,23 @@ class UNetFullSup(WSOLMethod):
             raise ValueError(
                 f"unet_fullsup: backbone {backbone!r} has no stages(); use one that has (e.g. resnet)"
             )
-        channels = list(self.backbone.stage_channels)
+        channels = self._stage_channels()
         skips = channels[-2::-1]  # deep to shallow; each block outputs its skip's width
         inputs = [channels[-1], *skips[:-1]]
         self.blocks = nn.ModuleList(UpBlock(deep, skip) for deep, skip in zip(inputs, skips, strict=True))
         self.segmentation = nn.Conv2d(channels[0], 1, 1)
         self.head = build_head("gap", channels[-1], num_classes)
         self.classification_weight = classification_weight
+
+    @torch.no_grad()
+    def _stage_channels(self) -> list[int]:
+        mode = self.backbone.training
+        self.backbone.eval()
+        stages = self.backbone.stages(
+            torch.zeros(1, 3, 128, 128, device=next(self.backbone.parameters()).device)
+        )
+        self.backbone.train(mode)
+        return [stage.shape[1] for stage in stages]
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """``(class logits (B, K), foreground logits (B, H, W) at the input size)``."""

@@ -96,13 +96,10 @@ class StagedBackbone(Protocol):
     """Capability of a backbone whose intermediate maps encoder–decoder methods use (F-CAM's U-Net decoder,
     ``unet_fullsup``, the weight-map generator).
 
-    ``stages(x)`` returns the feature maps shallow to deep, each at a stride no smaller than the one before;
-    ``stage_channels[i]`` is the channel count of map ``i``. Test with ``isinstance(backbone,
-    StagedBackbone)``: ResNets, ``tiny`` and the EfficientNet-Lites have it, ``vgg16`` and ``inception_v3``
-    do not.
+    ``stages(x)`` returns the feature maps shallow to deep, each at a stride no smaller than the one before.
+    Test with ``isinstance(backbone, StagedBackbone)``: ResNets, ``tiny`` and the EfficientNet-Lites have it
+    (and list each map's channels in ``stage_channels``), ``vgg16`` and ``inception_v3`` do not.
     """
-
-    stage_channels: list[int]
 
     def stages(self, x: Tensor) -> list[Tensor]:
         """The maps of a (B, 3, H, W) batch, shallow to deep."""
