@@ -29,6 +29,7 @@ def registries() -> dict[str, list[str]]:
 
 
 def register(commands: Any) -> None:
+    """Add the ``list`` verb to the command parsers."""
     parser = commands.add_parser(
         "list",
         help="list methods, heads, backbones, CAMs, importers, presets and metrics",
@@ -39,6 +40,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print every registry; the exit status."""
     tables = registries()
     if args.json:
         print(json.dumps(tables, indent=2))

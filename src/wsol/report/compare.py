@@ -71,6 +71,7 @@ def evaluation_dir(path: Path) -> Path:
 
 
 def load_run(path: Path) -> Run:
+    """A run's evaluation (``metrics.json``, per-image statistics when present) from its folder."""
     folder = evaluation_dir(path)
     try:
         metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
@@ -93,6 +94,7 @@ def metric_value(metrics: dict[str, Any], column: Column, oracle: bool = False) 
 
 
 def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Runs grouped by label (one method, several seeds), in the order met."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
         groups.setdefault(run.label, []).append(run)
