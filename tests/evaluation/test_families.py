@@ -14,7 +14,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from wsol.evaluation import EvaluatorConfig, WSOLEvaluator
-from wsol.evaluation.batch import PreparedBatch
+from wsol.evaluation.batch import BatchInputs, PreparedBatch, prepare_batch
+from wsol.evaluation.config import Grid
 from wsol.evaluation.families import FAMILIES
 from wsol.evaluation.family import FamilyResult, MetricFamily, State
 
@@ -138,6 +139,38 @@ def test_merging_two_halves_equals_one_evaluator_for_every_family() -> None:
     assert expected["num_box_images"] == 8 and expected["num_classified"] == 16
     assert expected["s_score"] is not None and expected["pxap"] is not None
     _assert_close(merged.compute().to_dict(), expected)  # sums in another order: equal to rounding
+
+
+def _prepared(seed: int) -> PreparedBatch:
+    batch = _batch(seed)
+    inputs = BatchInputs(
+        masks=batch["masks"],
+        boxes=batch["boxes"],
+        labels=batch["labels"],
+        logits=batch["logits"],
+        has_object=batch["has_object"],
+    )
+    return prepare_batch(CONFIG, batch["maps"], inputs)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_family_contract_named_float64_sums(name: str) -> None:
+    """Every registered family: float64 named state, zero state computes, updates add up entry by entry."""
+    family = FAMILIES[name](Grid.from_config(CONFIG))
+    assert family.enabled(CONFIG)
+    empty = family.init_state()
+    assert empty and all(v.dtype == np.float64 and not v.any() for v in empty.values())
+    assert isinstance(family.compute(empty), FamilyResult)
+    first, second, both = family.init_state(), family.init_state(), family.init_state()
+    family.update(first, _prepared(0))
+    family.update(second, _prepared(1))
+    family.update(both, _prepared(0))
+    family.update(both, _prepared(1))
+    assert both.keys() == empty.keys() and any(v.any() for v in both.values())
+    for key, value in both.items():
+        assert value.shape == empty[key].shape, key
+        np.testing.assert_allclose(value, first[key] + second[key], rtol=1e-12, err_msg=key)
+    family.close()
 
 
 def test_merge_rejects_another_configuration() -> None:

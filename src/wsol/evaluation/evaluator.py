@@ -173,7 +173,7 @@ class WSOLEvaluator:
         self.close()
 
     # ------------------------------------------------------------------ update
-    def update(
+    def update(  # noqa: PLR0913 (the public keyword API, one argument per batch key; BatchInputs inside)
         self,
         maps: ArrayLike,
         *,
