@@ -25,7 +25,7 @@ from wsol.data.dataset import WSOLDataset, collate
 from wsol.data.transforms import denormalize
 from wsol.evaluation import EvaluatorConfig, WSOLEvaluator
 from wsol.methods.checkpoint import load_checkpoint
-from wsol.report.overlay import draw_overlay, save_png
+from wsol.report.overlay import OverlayStyle, draw_overlay, save_png
 from wsol.training.inference import eval_transform
 from wsol.training.run import resolve_data_root
 
@@ -75,7 +75,8 @@ def subset(batch: dict, keep: torch.Tensor) -> dict:
 
 def strip(batch: dict, maps: dict[str, torch.Tensor], index: int) -> np.ndarray:
     image = (denormalize(batch["image"][index]).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    truth = draw_overlay(image, np.zeros(image.shape[:2]), batch["mask"][index, 0].numpy() > 0.5, alpha=0.0)
+    truth_mask = batch["mask"][index, 0].numpy() > 0.5
+    truth = draw_overlay(image, np.zeros(image.shape[:2]), truth_mask, style=OverlayStyle(alpha=0.0))
     panels = [truth]
     for name in ("cam", "decoder"):
         heat = maps[name][index].numpy()

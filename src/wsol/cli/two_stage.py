@@ -21,6 +21,7 @@ FIXED_TAU = 0.2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``two-stage`` verb to the command parsers."""
     parser = subparsers.add_parser(
         "two-stage",
         help="choose τ per image without ground truth (two-stage selection) and compare with oracle τs",
@@ -47,6 +48,7 @@ def _features_layer(method: torch.nn.Module, checkpoint: Path) -> torch.nn.Modul
 
 
 def run(args: argparse.Namespace) -> int:
+    """Score the two-stage τ selection on a split and write ``two_stage.json``; the exit status."""
     # torch and the engine load only when the verb runs, not for `wsol --help`.
     import torch
     from torch.utils.data import DataLoader

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -39,6 +39,20 @@ class Prediction:
     logits: Tensor
     maps: Tensor
     masks: Tensor | None = None
+
+
+@runtime_checkable
+class CAMSource(Protocol):
+    """Capability of a method with a classifier that post-hoc CAMs (``wsol.cams``) can explain.
+
+    ``cam_model()`` returns ``(model, target_layer)``: a module mapping images (B, 3, H, W) to class scores
+    (or an output with ``logits``) and the layer whose activations the CAM weighs (a module of ``model``).
+    Test with ``isinstance(method, CAMSource)``; ``wsol localize/evaluate --cam`` need it.
+    """
+
+    def cam_model(self) -> tuple[nn.Module, nn.Module]:
+        """``(model, target_layer)`` for :func:`wsol.cams.build_extractor`."""
+        ...
 
 
 @dataclass

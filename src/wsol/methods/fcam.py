@@ -86,7 +86,7 @@ def negative_evidence(logits: Tensor) -> Tensor:
 class FCAM(WSOLMethod):
     """F-CAM (registered as ``fcam``); see the module docstring. ``negative_classes`` is NEGEV's option."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  one keyword per key of the YAML's method.options (config schema)
         self,
         num_classes: int,
         backbone: str = "tiny",

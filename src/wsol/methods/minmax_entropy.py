@@ -37,6 +37,7 @@ from wsol.methods.options import (
     section,
 )
 from wsol.models import build_backbone, build_head
+from wsol.normalize import minmax_normalize as normalize_maps
 
 __all__ = [
     "MaskOptions",
@@ -78,21 +79,16 @@ def aggregate_class_maps(class_maps: Tensor, scores: Tensor) -> Tensor:
     return torch.einsum("bk,bkhw->bhw", weights, class_maps).unsqueeze(1)
 
 
-def minmax_normalize(maps: Tensor, mode: Normalization = "per_sample", eps: float = 1e-8) -> Tensor:
+def minmax_normalize(maps: Tensor, mode: Normalization = "per_sample") -> Tensor:
     """(M − min)/(max − min) of (B, 1, H, W) maps, per sample (default) or over the whole batch.
 
     ``"batch"`` reproduces the reference code, whose authors call it a bug (reference ``models.py``); it makes
-    a sample's mask depend on the other images in the batch. A constant map normalises to 0.
+    a sample's mask depend on the other images in the batch. Constant or non-finite maps normalise to 0
+    (:mod:`wsol.normalize`).
     """
-    if mode == "per_sample":
-        flat = maps.flatten(start_dim=1)
-        low = flat.min(dim=1).values.view(-1, 1, 1, 1)
-        high = flat.max(dim=1).values.view(-1, 1, 1, 1)
-    elif mode == "batch":
-        low, high = maps.min(), maps.max()
-    else:
+    if mode not in ("per_sample", "batch"):
         raise ValueError(f"normalization must be 'per_sample' or 'batch', got {mode!r}")
-    return (maps - low) / (high - low).clamp_min(eps)
+    return normalize_maps(maps, dims=maps.ndim - 1 if mode == "per_sample" else maps.ndim)
 
 
 def pseudo_binary_mask(normalized: Tensor, omega: float, sigma: float) -> Tensor:

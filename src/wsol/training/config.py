@@ -18,17 +18,11 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-SELECTION_MODES: dict[str, str] = {
-    "val/error": "min",
-    "val/pxap": "max",
-    "val/max_box_acc_v2": "max",
-    "val/max_box_acc_v1": "max",
-    "val/f1_pos": "max",
-    "val/f1_neg": "max",
-    "val/miou": "max",
-    "val/s_score": "max",
-}
-"""Model-selection keys accepted by ``trainer.select_on`` and whether lower or higher is better."""
+from wsol.evaluation.catalogue import selection_modes
+
+SELECTION_MODES: dict[str, str] = selection_modes()
+"""Model-selection keys accepted by ``trainer.select_on`` and whether lower or higher is better (from the
+metric catalogue, ``wsol.evaluation.catalogue``)."""
 
 SELECTION_TIES = ("earliest", "latest")
 """``trainer.select_ties``: which epoch wins when the selection value ties the best so far."""
