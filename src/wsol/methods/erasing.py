@@ -124,7 +124,7 @@ class ErasingResult:
     """With ``keep_first_graph``: Ψ(0, i) · M⁺_i on the unerased images (B, 1, H, W), with grad."""
 
 
-def recursive_erasing(
+def recursive_erasing(  # noqa: PLR0913  Alg. 1's inputs: the batch, the two callables and ErasingOptions' fields
     images: Tensor,
     labels: Tensor,
     localize: Localize,

@@ -250,7 +250,7 @@ class MinMaxEntropy(WSOLMethod):
         **{key: f"size_constraint.{key}" for key in ("init_t", "max_t", "t_growth")},
     }
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  one keyword per section or key of the YAML's method.options
         self,
         num_classes: int,
         *,

@@ -204,7 +204,7 @@ class WeightMapMethod(WSOLMethod):
         **{key: f"triplet.{key}" for key in ("margin", "use_inner", "use_outer")},
     }
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  one keyword per section or key of the YAML's method.options
         self,
         num_classes: int,
         *,
