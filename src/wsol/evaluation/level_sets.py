@@ -154,15 +154,13 @@ def _absorb(rec: np.ndarray, root: int, other: int) -> None:
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _join(rec: np.ndarray, root: int, x: int, y: int, halves: int, p: int) -> None:
-    """Add pixel p at (x, y) with its half-cells to root's record."""
+def _join(rec: np.ndarray, root: int, x: int, y: int) -> None:
+    """Add pixel (x, y) to root's extent and size."""
     rec[root, _XMIN] = min(rec[root, _XMIN], x)
     rec[root, _YMIN] = min(rec[root, _YMIN], y)
     rec[root, _XMAX] = max(rec[root, _XMAX], x)
     rec[root, _YMAX] = max(rec[root, _YMAX], y)
     rec[root, _SIZE] += 1
-    rec[root, _HALF] += halves
-    rec[root, _FIRST] = min(rec[root, _FIRST], p)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -207,7 +205,9 @@ def _sweep8(
                     _absorb(rec, root, other)
                     n_alive = _remove(alive, slot, n_alive, other)
             parent[p] = root
-            _join(rec, root, xs[p], ys[p], _HALVES[mask], p)
+            _join(rec, root, xs[p], ys[p])
+            rec[root, _HALF] += _HALVES[mask]
+            rec[root, _FIRST] = min(rec[root, _FIRST], p)
             cached[root] = -1.0
         if n_alive == 0:
             continue
@@ -262,7 +262,7 @@ def _background_sweep(
                     if root == exterior:
                         t_exit[p] = v
                     else:
-                        _join(rec, root, xs[p], ys[p], 0, p)
+                        _join(rec, root, xs[p], ys[p])
                         following[tail[root]] = p
                         tail[root] = p
                         following[p] = -1
