@@ -20,7 +20,7 @@ facts about OpenCV's border following (Suzuki & Abe) that ``tests/evaluation`` c
 
 Sweep 1 grows foreground components from the brightest value down (component boxes, V2); it is skipped when
 no component is ever nested in a hole (then the top-level components of sweep 3 are all the components),
-which the Euler numbers (components − holes, from bit-quad counts) and the hole counts of sweep 2 tell.
+which the Euler characteristics of the holes, kept by sweep 2, tell.
 Sweep 2 grows background components from the darkest value up, with a virtual exterior node (hole boxes, V2)
 and records for every pixel the level ``t_exit`` from which it belongs to the exterior background. The filled
 top-level components at level t are the 8-connected components of ``{t_exit > t}``; sweep 3 grows them and
@@ -58,8 +58,9 @@ def _neighbour_tables() -> tuple[np.ndarray, np.ndarray]:
 
 _RUNS, _HALVES = _neighbour_tables()
 
-# Per-root record columns: bounding extent, size (union by size), half-cell count and first pixel (fill).
-_XMIN, _YMIN, _XMAX, _YMAX, _SIZE, _HALF, _FIRST = range(7)
+# Per-root record columns: bounding extent, size (union by size), half-cell count and first pixel (fill),
+# Euler characteristic (holes).
+_XMIN, _YMIN, _XMAX, _YMAX, _SIZE, _HALF, _FIRST, _CHI = range(8)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -166,10 +167,10 @@ def _join(rec: np.ndarray, root: int, x: int, y: int) -> None:
 @numba.njit(cache=True, error_model="numpy")
 def _sweep8(
     order: np.ndarray, bounds: np.ndarray, width: int, height: int, gt: np.ndarray, parity: bool, work: tuple
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Grow 8-connected components from level 255 down (pixels of level e join for t < e); per level t:
-    the IoU of the component of largest half-cell count (ties: latest first pixel; -1: empty level), the best
-    IoU over all components and their number.
+    the IoU of the component of largest half-cell count (ties: latest first pixel; -1: empty level) and the
+    best IoU over all components (-1: none).
 
     One mask of the 8 added neighbours per pixel gives its neighbour runs and half-cells (``_RUNS``,
     ``_HALVES``); the runs' roots are united by size and absorbed roots dropped from the live list.
@@ -181,7 +182,6 @@ def _sweep8(
     n_alive = 0
     largest = np.full(_LEVELS, -1.0)
     best_all = np.full(_LEVELS, -1.0)
-    count = np.zeros(_LEVELS, np.int64)
     for e in range(_LEVELS - 1, 0, -1):
         for k in range(bounds[e], bounds[e + 1]):
             p = order[k]
@@ -224,27 +224,33 @@ def _sweep8(
             best = max(best, cached[r])
         largest[e - 1] = cached[chosen]
         best_all[e - 1] = best
-        count[e - 1] = n_alive
-    return largest, best_all, count
+    return largest, best_all
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _background_sweep(
     order: np.ndarray, bounds: np.ndarray, width: int, height: int, gt: np.ndarray, parity: bool, work: tuple
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per level t, the best IoU over hole-border boxes of ``q > t`` (-1: no hole) and the number of holes;
-    leaves in ``t_exit`` (padded) the level from which each pixel belongs to the exterior background.
+) -> tuple[np.ndarray, bool]:
+    """Per level t, the best IoU over hole-border boxes of ``q > t`` (-1: no hole), and whether at some level
+    a hole surrounds a foreground component; leaves in ``t_exit`` (padded) the level from which each pixel
+    belongs to the exterior background.
 
     Grows 4-connected background components from the darkest level up; the padding belongs to a virtual
     exterior node (index n) whose members are not tracked; each hole keeps a member list (``tail``,
-    ``following``) to stamp ``t_exit`` when it opens up to the exterior.
+    ``following``) to stamp ``t_exit`` when it opens up to the exterior, and its Euler characteristic
+    χ = V − E + F (pixels, 4-adjacent pairs, full 2x2 blocks; 1 − its own holes for a 4-connected set): a
+    hole with χ < 1 encloses foreground, i.e. a component nested in it (Gray, "Local properties of binary
+    images in two dimensions", IEEE Trans. Computers 1971).
     """
     stride = width + 2
     exterior = (height + 2) * stride
     neighbours = np.array([-stride, -1, 1, stride])
+    # the four 2x2 blocks around p: (vertical, horizontal) neighbour offsets, the diagonal is their sum
+    verticals = np.array([-stride, -stride, stride, stride])
+    horizontals = np.array([-1, 1, 1, -1])
     parent, added, rec, cached, alive, slot, xs, ys, tail, following, t_exit, frame = work[1:13]
     added[:] = frame  # the padding is exterior at every level (its parent is the exterior node)
-    holes = np.zeros(_LEVELS, np.int64)
+    nested = False
     n_alive = 0
     out = np.full(_LEVELS, -1.0)
     for v in range(_LEVELS):
@@ -252,9 +258,11 @@ def _background_sweep(
             p = order[k]
             added[p] = 1
             root = -1
+            change = 1  # of χ: +1 pixel, −1 per added 4-neighbour, +1 per 2x2 block the pixel completes
             for offset in neighbours:
                 if not added[p + offset]:
                     continue
+                change -= 1
                 other = _find(parent, p + offset)
                 if root == -1:
                     root = other
@@ -282,6 +290,7 @@ def _background_sweep(
                         root, other = other, root
                     parent[other] = root
                     _absorb(rec, root, other)
+                    rec[root, _CHI] += rec[other, _CHI]
                     following[tail[root]] = other
                     tail[root] = tail[other]
                     hole = other
@@ -289,6 +298,7 @@ def _background_sweep(
             if root == -1:
                 root = p
                 _new_root(p, xs[p], ys[p], rec, parent, cached)
+                rec[p, _CHI] = 0
                 tail[p] = p
                 following[p] = -1
                 alive[n_alive] = p
@@ -296,77 +306,48 @@ def _background_sweep(
                 n_alive += 1
             if root != exterior:
                 cached[root] = -1.0
+                for j in range(4):
+                    vertical, horizontal = p + verticals[j], p + horizontals[j]
+                    change += added[vertical] & added[horizontal] & added[vertical + horizontals[j]]
+                rec[root, _CHI] += change
         best = -1.0
         for i in range(n_alive):
             r = alive[i]
             if cached[r] < 0:
                 cached[r] = _record_iou(rec, r, 1, width, height, gt, parity)
             best = max(best, cached[r])
+            nested |= rec[r, _CHI] < 1
         out[v] = best
-        holes[v] = n_alive
-    return out, holes
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _euler_numbers(padded: np.ndarray) -> np.ndarray:
-    """Euler number (8-connected components minus 4-connected holes) of ``q > t`` for every t, from Gray's
-    bit-quad counts E = (Q1 − Q3 − 2·QD) / 4 over the 2x2 quads of ``q`` padded with -1."""
-    height, width = padded.shape
-    quads = np.zeros(_LEVELS + 1, np.int64)  # difference array over t of Q1 − Q3 − 2·QD
-    for y in range(height - 1):
-        for x in range(width - 1):
-            v0, v1 = np.int64(padded[y, x]), np.int64(padded[y, x + 1])
-            v2, v3 = np.int64(padded[y + 1, x]), np.int64(padded[y + 1, x + 1])
-            high1, low1 = max(v0, v1), min(v0, v1)
-            high2, low2 = max(v2, v3), min(v2, v3)
-            first, second = max(high1, high2), max(min(high1, high2), max(low1, low2))
-            last, third = min(low1, low2), min(max(low1, low2), min(high1, high2))
-            # one corner above for t in [second, first - 1], three for t in [last, third - 1]
-            if first > second and first > 0:
-                quads[max(second, 0)] += 1
-                quads[first] -= 1
-            if third > last and third > 0:
-                quads[max(last, 0)] -= 1
-                quads[third] += 1
-            # two diagonal corners above (top-left + bottom-right, or top-right + bottom-left)
-            for top, bottom in ((min(v0, v3), max(v1, v2)), (min(v1, v2), max(v0, v3))):
-                if top > bottom and top > 0:
-                    quads[max(bottom, 0)] -= 2
-                    quads[top] += 2
-    return np.cumsum(quads)[:_LEVELS] // 4
+    return out, nested
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _map_level_ious(
-    q: np.ndarray, gt: np.ndarray, parity: bool, work: tuple, padded: np.ndarray
+    q: np.ndarray, gt: np.ndarray, parity: bool, work: tuple
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`level_ious` of one map; ``padded`` is a (H + 2, W + 2) int16 work array framed by -1."""
+    """:func:`level_ious` of one map."""
     height, width = q.shape
     stride = width + 2
     order, t_exit, fill_order = work[0], work[11], work[13]
     bounds = _buckets(q, order, stride, stride + 1)
-    holes, hole_count = _background_sweep(order, bounds, width, height, gt, parity, work)
+    holes, nested = _background_sweep(order, bounds, width, height, gt, parity, work)
     fill_bounds = _buckets(t_exit.reshape((height + 2, stride)), fill_order, stride, 0)
-    largest, top_level, top_count = _sweep8(fill_order, fill_bounds, width, height, gt, parity, work)
-    # Components = Euler number + holes; when they are all top-level (none nested in a hole) at every level,
-    # the fill sweep already saw every component box and the foreground sweep can be skipped.
-    padded[1:-1, 1:-1] = q
-    if np.array_equal(_euler_numbers(padded) + hole_count, top_count):
-        components = top_level
-    else:
-        components = _sweep8(order, bounds, width, height, gt, parity, work)[1]
+    largest, top_level = _sweep8(fill_order, fill_bounds, width, height, gt, parity, work)
+    # Without a component nested in a hole at any level, the fill sweep already saw every component box and
+    # the foreground sweep can be skipped.
+    components = _sweep8(order, bounds, width, height, gt, parity, work)[1] if nested else top_level
     return largest, np.maximum(components, holes)
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _batch_level_ious(
-    maps: np.ndarray, gt: np.ndarray, gt_bounds: np.ndarray, parity: bool, work: tuple, padded: np.ndarray
+    maps: np.ndarray, gt: np.ndarray, gt_bounds: np.ndarray, parity: bool, work: tuple
 ) -> tuple[np.ndarray, np.ndarray]:
     largest = np.empty((maps.shape[0], _LEVELS))
     every = np.empty((maps.shape[0], _LEVELS))
     for b in range(maps.shape[0]):
         gt_b = gt[gt_bounds[b] : gt_bounds[b + 1]]
-        largest[b], every[b] = _map_level_ious(maps[b], gt_b, parity, work, padded)
+        largest[b], every[b] = _map_level_ious(maps[b], gt_b, parity, work)
     return largest, every
 
 
@@ -375,9 +356,8 @@ class _Workspace(threading.local):
 
     shape: tuple[int, int] | None = None
     arrays: tuple = ()
-    padded: np.ndarray = np.empty((0, 0), np.int16)
 
-    def get(self, height: int, width: int) -> tuple[tuple, np.ndarray]:
+    def get(self, height: int, width: int) -> tuple:
         if self.shape != (height, width):
             n = (height + 2) * (width + 2)
             frame = np.ones((height + 2, width + 2), np.uint8)
@@ -390,7 +370,7 @@ class _Workspace(threading.local):
                 np.empty(n, np.int32),  # order of the pixels by value
                 parent,  # (+ the exterior node)
                 np.empty(n, np.uint8),  # added
-                np.empty((n, 8), np.int32),  # per-root records (_XMIN ... _FIRST)
+                np.empty((n, 8), np.int32),  # per-root records (_XMIN ... _CHI)
                 np.empty(n, np.float64),  # cached IoU per root, -1 when stale
                 np.empty(n, np.int32),  # alive roots
                 np.empty(n, np.int32),  # slot in alive
@@ -402,8 +382,7 @@ class _Workspace(threading.local):
                 frame.ravel(),  # added before the background sweep: the padding
                 np.empty(n, np.int32),  # order of the pixels by t_exit
             )
-            self.padded = np.full((height + 2, width + 2), -1, np.int16)
-        return self.arrays, self.padded
+        return self.arrays
 
 
 _WORKSPACE = _Workspace()
@@ -418,9 +397,9 @@ def level_ious_batch(
     arrays.
     """
     quantized = np.ascontiguousarray(quantized, dtype=np.uint8)
-    work, padded = _WORKSPACE.get(*quantized.shape[1:])
+    work = _WORKSPACE.get(*quantized.shape[1:])
     gt = np.ascontiguousarray(gt, dtype=np.int64).reshape(-1, 4)
-    return _batch_level_ious(quantized, gt, np.asarray(gt_bounds, dtype=np.int64), parity, work, padded)
+    return _batch_level_ious(quantized, gt, np.asarray(gt_bounds, dtype=np.int64), parity, work)
 
 
 def level_ious(quantized: np.ndarray, gt: np.ndarray, parity: bool) -> tuple[np.ndarray, np.ndarray]:
