@@ -205,10 +205,13 @@ def _sweep_engine(
     levels = (np.asarray(cam_thresholds, dtype=np.float64)[None, :] * maxima[:, None]).astype(np.int64)
     bounds = np.zeros(len(gts) + 1, dtype=np.int64)
     np.cumsum([len(gt) for gt in gts], out=bounds[1:])
-    largest, every = level_ious_batch(quantized, np.concatenate(gts), bounds, convention == "wsolevaluation")
+    all_gts = np.concatenate(gts)
+    largest, every = level_ious_batch(quantized, all_gts, bounds, convention == "wsolevaluation")
     empty = levels >= maxima[:, None]
     safe = np.minimum(levels, 255)
-    null = np.array([_null_box_iou(gt, convention) for gt in gts])[:, None]
+    null = np.zeros((len(gts), 1))
+    if convention == "wsolevaluation":  # the reference's [0, 0, 0, 0] box, best over each map's GT boxes
+        null[:, 0] = np.maximum.reduceat(iou_matrix(_NO_CONTOUR_BOX, all_gts)[0], bounds[:-1])
     return (
         np.where(empty, null, np.take_along_axis(largest, safe, axis=1)),
         np.where(empty, null, np.take_along_axis(every, safe, axis=1)),
