@@ -4,7 +4,9 @@ Writes N smooth 224x224 score maps and a dataset (one GT box per image, original
 temporary folder, then times as whole processes (CPU time of the child, start-up and imports included):
 
 * ``reference``: ``reference_evaluate_maps.py``, wsolevaluation's per-τ ``findContours`` loop (V1 and V2);
-* ``wsol evaluate --maps --parity``: MaxBoxAcc V1 + V2, top-k loc, curves, metrics.json and plots.
+* ``wsol evaluate --maps --parity``: MaxBoxAcc V1 + V2, top-k loc, curves, metrics.json and plots (and the
+  per-image statistics, the command's default);
+* ``... --no-per-image``: the same without per-image statistics (one batched update per batch of maps).
 
 Both at τ step 0.001; the MaxBoxAcc values are checked to agree. Prints seconds, maps/s and the ratio; with
 ``--repeats N`` the two processes run alternately N times each and the medians are printed (the load average
@@ -74,9 +76,10 @@ def main() -> None:
         reference_command = [sys.executable, str(HERE / "reference_evaluate_maps.py"), "--maps"]
         reference_command += [str(root / "maps"), "--metadata", str(root / "data" / "metadata" / "test")]
         child_cpu_seconds(wsol)  # first run fills numba's on-disk cache, as any installed copy has it
-        times: dict[str, list[float]] = {"ours": [], "reference": []}
+        times: dict[str, list[float]] = {"ours": [], "batched": [], "reference": []}
         for _ in range(args.repeats):
             times["ours"].append(child_cpu_seconds(wsol)[0])
+            times["batched"].append(child_cpu_seconds([*wsol, "--no-per-image"])[0])
             seconds, output = child_cpu_seconds(reference_command)
             times["reference"].append(seconds)
         expected = json.loads(output)
@@ -84,15 +87,17 @@ def main() -> None:
         same = metrics["max_box_acc_v1"] == expected["max_box_acc_v1"] and np.isclose(
             metrics["max_box_acc_v2"], expected["max_box_acc_v2"]
         )
-    ours, reference = (statistics.median(times[key]) for key in ("ours", "reference"))
-    print(f"{'process':<34}{'CPU s':>8}{'maps/s':>9}   runs")
+    ours, batched, reference = (statistics.median(times[k]) for k in ("ours", "batched", "reference"))
+    print(f"{'process':<40}{'CPU s':>8}{'maps/s':>9}{'ratio':>8}   runs")
     runs = {key: "/".join(f"{t:.2f}" for t in values) for key, values in times.items()}
     for name, key, seconds in (
         ("reference (per-τ findContours)", "reference", reference),
         ("wsol evaluate --maps --parity", "ours", ours),
+        ("wsol evaluate ... --no-per-image", "batched", batched),
     ):
-        print(f"{name:<34}{seconds:>8.2f}{args.maps / seconds:>9.1f}   {runs[key]}")
-    print(f"ratio {reference / ours:.1f}×, MaxBoxAcc V1/V2 identical: {bool(same)}")
+        rate, ratio = args.maps / seconds, reference / seconds
+        print(f"{name:<40}{seconds:>8.2f}{rate:>9.1f}{ratio:>7.1f}×   {runs[key]}")
+    print(f"MaxBoxAcc V1/V2 identical to the reference: {bool(same)}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -22,8 +22,9 @@ Sweep 1 grows foreground components from the brightest value down (component box
 no component is ever nested in a hole (then the top-level components of sweep 3 are all the components),
 which the Euler characteristics of the holes, kept by sweep 2, tell.
 Sweep 2 grows background components from the darkest value up, with a virtual exterior node (hole boxes, V2)
-and records for every pixel the level ``t_exit`` from which it belongs to the exterior background. The filled
-top-level components at level t are the 8-connected components of ``{t_exit > t}``; sweep 3 grows them and
+and lists the pixels in the order they join the exterior background, i.e. by the level ``t_exit`` from which
+each belongs to it. The filled top-level components at level t are the 8-connected components of
+``{t_exit > t}``; sweep 3 grows them, reading that list backwards, and
 accumulates the cell areas (V1).
 """
 
@@ -230,14 +231,14 @@ def _sweep8(
 @numba.njit(cache=True, error_model="numpy")
 def _background_sweep(
     order: np.ndarray, bounds: np.ndarray, width: int, height: int, gt: np.ndarray, parity: bool, work: tuple
-) -> tuple[np.ndarray, bool]:
-    """Per level t, the best IoU over hole-border boxes of ``q > t`` (-1: no hole), and whether at some level
-    a hole surrounds a foreground component; leaves in ``t_exit`` (padded) the level from which each pixel
-    belongs to the exterior background.
+) -> tuple[np.ndarray, bool, np.ndarray]:
+    """Per level t, the best IoU over hole-border boxes of ``q > t`` (-1: no hole); whether at some level a
+    hole surrounds a foreground component; and ``exit_bounds``: the pixels that join the exterior background
+    at level v (their ``t_exit``) are ``exits[exit_bounds[v]:exit_bounds[v + 1]]`` (``exits`` = ``work[11]``).
 
     Grows 4-connected background components from the darkest level up; the padding belongs to a virtual
     exterior node (index n) whose members are not tracked; each hole keeps a member list (``tail``,
-    ``following``) to stamp ``t_exit`` when it opens up to the exterior, and its Euler characteristic
+    ``following``) to list them when it opens up to the exterior, and its Euler characteristic
     χ = V − E + F (pixels, 4-adjacent pairs, full 2x2 blocks; 1 − its own holes for a 4-connected set): a
     hole with χ < 1 encloses foreground, i.e. a component nested in it (Gray, "Local properties of binary
     images in two dimensions", IEEE Trans. Computers 1971).
@@ -248,12 +249,15 @@ def _background_sweep(
     # the four 2x2 blocks around p: (vertical, horizontal) neighbour offsets, the diagonal is their sum
     verticals = np.array([-stride, -stride, stride, stride])
     horizontals = np.array([-1, 1, 1, -1])
-    parent, added, rec, cached, alive, slot, xs, ys, tail, following, t_exit, frame = work[1:13]
+    parent, added, rec, cached, alive, slot, xs, ys, tail, following, exits, frame = work[1:13]
     added[:] = frame  # the padding is exterior at every level (its parent is the exterior node)
     nested = False
+    exit_bounds = np.zeros(_LEVELS + 1, np.int64)
+    n_exits = 0
     n_alive = 0
     out = np.full(_LEVELS, -1.0)
     for v in range(_LEVELS):
+        exit_bounds[v] = n_exits
         for k in range(bounds[v], bounds[v + 1]):
             p = order[k]
             added[p] = 1
@@ -268,7 +272,8 @@ def _background_sweep(
                     root = other
                     parent[p] = root
                     if root == exterior:
-                        t_exit[p] = v
+                        exits[n_exits] = p
+                        n_exits += 1
                     else:
                         _join(rec, root, xs[p], ys[p])
                         following[tail[root]] = p
@@ -281,7 +286,8 @@ def _background_sweep(
                     hole = root if other == exterior else other
                     member = hole
                     while member != -1:
-                        t_exit[member] = v
+                        exits[n_exits] = member
+                        n_exits += 1
                         member = following[member]
                     parent[hole] = exterior
                     root = exterior
@@ -318,7 +324,8 @@ def _background_sweep(
             best = max(best, cached[r])
             nested |= rec[r, _CHI] < 1
         out[v] = best
-    return out, nested
+    exit_bounds[_LEVELS] = n_exits
+    return out, nested, exit_bounds
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -328,11 +335,10 @@ def _map_level_ious(
     """:func:`level_ious` of one map."""
     height, width = q.shape
     stride = width + 2
-    order, t_exit, fill_order = work[0], work[11], work[13]
+    order, exits = work[0], work[11]
     bounds = _buckets(q, order, stride, stride + 1)
-    holes, nested = _background_sweep(order, bounds, width, height, gt, parity, work)
-    fill_bounds = _buckets(t_exit.reshape((height + 2, stride)), fill_order, stride, 0)
-    largest, top_level = _sweep8(fill_order, fill_bounds, width, height, gt, parity, work)
+    holes, nested, exit_bounds = _background_sweep(order, bounds, width, height, gt, parity, work)
+    largest, top_level = _sweep8(exits, exit_bounds, width, height, gt, parity, work)
     # Without a component nested in a hole at any level, the fill sweep already saw every component box and
     # the foreground sweep can be skipped.
     components = _sweep8(order, bounds, width, height, gt, parity, work)[1] if nested else top_level
@@ -378,9 +384,8 @@ class _Workspace(threading.local):
                 y - 1,  # image y
                 np.empty(n, np.int32),  # tail of a hole's member list
                 np.empty(n, np.int32),  # following member
-                np.zeros(n, np.uint8),  # t_exit (0 on the padding)
+                np.empty(n, np.int32),  # the pixels in the order they join the exterior background
                 frame.ravel(),  # added before the background sweep: the padding
-                np.empty(n, np.int32),  # order of the pixels by t_exit
             )
         return self.arrays
 
