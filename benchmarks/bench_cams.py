@@ -43,6 +43,8 @@ SCORE_METHODS = ("scorecam", "sscam", "iscam", "ablationcam")
 
 
 class Classifier(nn.Module):
+    """ResNet-50 + linear classifier, the model every CAM of the benchmark explains."""
+
     def __init__(self, num_classes: int = 200) -> None:
         super().__init__()
         self.backbone = build_backbone("resnet50")
@@ -158,7 +160,7 @@ def _time(
     return time.perf_counter() - start, out
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -177,6 +179,61 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=1, help="alternate ours / loop this often, keep the best"
     )
+    return parser
+
+
+def _options(method: str, args: argparse.Namespace) -> dict[str, object]:
+    """The extractor's keyword options for ``method`` under the command line's settings."""
+    options: dict[str, object] = {}
+    if method in SCORE_METHODS:
+        options["batch_size"] = args.chunk
+    if method in ("sscam", "iscam"):
+        options["num_samples"] = args.score_samples
+    if method == "smoothgradcampp":
+        options["num_samples"] = args.smooth_samples
+    return options
+
+
+def _bench_method(method: str, model: nn.Module, args: argparse.Namespace, device: torch.device) -> None:
+    """One table row: ours vs the per-sample loop (and, for Ablation-CAM, vs our previous hook version)."""
+    score = method in SCORE_METHODS
+    batch, size = (args.score_batch, args.score_size) if score else (args.batch, args.size)
+    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(1)).to(device)
+    targets = torch.arange(batch, device=device) % 200
+    options = _options(method, args)
+    samples = args.smooth_samples if method == "smoothgradcampp" else args.score_samples
+    loop = _score_loop if score else _gradient_loop
+    ours_s = loop_s = float("inf")
+    with build_extractor(method, model, model.backbone, **options) as extractor:
+        extractor(x[:1], targets[:1])  # warm-up
+        for _ in range(args.repeats):  # alternating, so that a busy spell of a shared machine hits both
+            seconds, ours = _time(device, extractor, x, targets, relu=False, normalize=None)
+            ours_s = min(ours_s, seconds)
+            seconds, reference = _time(device, loop, method, model, x, targets, samples)
+            loop_s = min(loop_s, seconds)
+    diff = float((minmax_normalize(ours) - minmax_normalize(reference)).abs().max())
+    settings = f"{batch} × {size}²"
+    if method in ("sscam", "iscam", "smoothgradcampp"):
+        settings += f", N={samples}"
+    print(
+        f"| {method} | {settings} | {batch / ours_s:.3g} | {batch / loop_s:.3g} | "
+        f"{loop_s / ours_s:.1f}× | {diff:.1e} |",
+        flush=True,
+    )
+    if method == "ablationcam":  # against our previous implementation (hook), same inputs, same run
+        previous_s, previous = _time(device, _previous_ablation, model, x, targets, args.chunk)
+        with build_extractor(method, model, model.backbone, **options) as extractor:
+            ours_s, ours = _time(device, extractor, x, targets, relu=False, normalize=None)
+        diff = float((ours - previous).abs().max())
+        print(
+            f"| ablationcam vs our previous (hook) | {settings} | {batch / ours_s:.3g} | "
+            f"{batch / previous_s:.3g} | {previous_s / ours_s:.1f}× | {diff:.1e} |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = _parser()
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -191,46 +248,7 @@ def main() -> None:
     print("| method | batch × size | ours (maps/s) | per-sample loop (maps/s) | speed-up | max abs diff |")
     print("|---|---|---|---|---|---|")
     for method in args.methods:
-        score = method in SCORE_METHODS
-        batch, size = (args.score_batch, args.score_size) if score else (args.batch, args.size)
-        x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(1)).to(device)
-        targets = torch.arange(batch, device=device) % 200
-        options: dict[str, object] = {}
-        if score:
-            options["batch_size"] = args.chunk
-        if method in ("sscam", "iscam"):
-            options["num_samples"] = args.score_samples
-        if method == "smoothgradcampp":
-            options["num_samples"] = args.smooth_samples
-        samples = args.smooth_samples if method == "smoothgradcampp" else args.score_samples
-        loop = _score_loop if score else _gradient_loop
-        ours_s = loop_s = float("inf")
-        with build_extractor(method, model, model.backbone, **options) as extractor:
-            extractor(x[:1], targets[:1])  # warm-up
-            for _ in range(args.repeats):  # alternating, so that a busy spell of a shared machine hits both
-                seconds, ours = _time(device, extractor, x, targets, relu=False, normalize=None)
-                ours_s = min(ours_s, seconds)
-                seconds, reference = _time(device, loop, method, model, x, targets, samples)
-                loop_s = min(loop_s, seconds)
-        diff = float((minmax_normalize(ours) - minmax_normalize(reference)).abs().max())
-        settings = f"{batch} × {size}²"
-        if method in ("sscam", "iscam", "smoothgradcampp"):
-            settings += f", N={samples}"
-        print(
-            f"| {method} | {settings} | {batch / ours_s:.3g} | {batch / loop_s:.3g} | "
-            f"{loop_s / ours_s:.1f}× | {diff:.1e} |",
-            flush=True,
-        )
-        if method == "ablationcam":  # against our previous implementation (hook), same inputs, same run
-            previous_s, previous = _time(device, _previous_ablation, model, x, targets, args.chunk)
-            with build_extractor(method, model, model.backbone, **options) as extractor:
-                ours_s, ours = _time(device, extractor, x, targets, relu=False, normalize=None)
-            diff = float((ours - previous).abs().max())
-            print(
-                f"| ablationcam vs our previous (hook) | {settings} | {batch / ours_s:.3g} | "
-                f"{batch / previous_s:.3g} | {previous_s / ours_s:.1f}× | {diff:.1e} |",
-                flush=True,
-            )
+        _bench_method(method, model, args, device)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,9 @@ from wsol.io import atomic_write_bytes
 from wsol.methods import build_method
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    "u=0": {"erasing_depth": 0},
-    "u=4": {"erasing_depth": 4},
-    "u=4 full-batch (reference)": {"erasing_depth": 4, "erasing_shrink_batch": False},
+    "u=0": {"depth": 0},
+    "u=4": {"depth": 4},
+    "u=4 full-batch (reference)": {"depth": 4, "shrink_batch": False},
 }
 
 
@@ -57,9 +57,9 @@ def _loader(root: Path, batch_size: int, seed: int) -> torch.utils.data.DataLoad
     )
 
 
-def _method(args: argparse.Namespace, num_classes: int, options: dict[str, Any]) -> torch.nn.Module:
+def _method(args: argparse.Namespace, num_classes: int, erasing: dict[str, Any]) -> torch.nn.Module:
     torch.manual_seed(args.seed)
-    method_options = {"backbone": args.backbone, "erasing_start_epoch": 0, **options}
+    method_options = {"backbone": {"name": args.backbone}, "erasing": {"start_epoch": 0, **erasing}}
     return build_method("minmax_entropy", num_classes, method_options).to(args.device)
 
 
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
         )
         warm = Path(tmp) / "warm.pt"
-        spec = {"args": common, "root": str(root), "options": {"erasing_depth": 0}, "save_state": str(warm)}
+        spec = {"args": common, "root": str(root), "options": {"depth": 0}, "save_state": str(warm)}
         warm_stats = _run_child(spec)
         print(
             f"warm-up: {args.warmup_epochs} epochs without erasing; train accuracy: localizer "

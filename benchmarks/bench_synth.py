@@ -118,6 +118,56 @@ def _pxap(scores: np.ndarray, truth: np.ndarray, bins: int = 1000) -> float:
     return float(100 * np.sum(precision * np.diff(recall, prepend=0.0)))
 
 
+def _train(model: nn.Module, train: WSOLDataset, epochs: int, lr: float) -> float:
+    """Train with SGD + one-cycle schedule; the seconds it took."""
+    optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4, nesterov=True)
+    steps = epochs * -(-len(train) // 32)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=steps)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        train.set_epoch(epoch)
+        model.train()
+        losses = []
+        for batch in DataLoader(train, batch_size=32, shuffle=True, collate_fn=collate):
+            logits, _ = model(batch["image"])
+            loss = F.cross_entropy(logits, batch["label"])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            losses.append(loss.item())
+        print(f"  epoch {epoch}: training loss {np.mean(losses):.3f}", flush=True)
+    return time.perf_counter() - start
+
+
+def _test_maps(
+    model: nn.Module, root: Path, test: WSOLDataset
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Correct classifications, min-max CAMs of the label, truth masks and region ids (0 glyph, 1 object,
+    2 distractor, 3 other background) of the test split."""
+    model.eval()
+    parts = read_parts(root, "test")
+    correct, maps, truths, region_ids = 0, [], [], []
+    with torch.no_grad():
+        for batch in DataLoader(test, batch_size=50, collate_fn=collate):
+            logits, cams = model(batch["image"])
+            correct += int((logits.argmax(1) == batch["label"]).sum())
+            cam = cams[torch.arange(len(cams)), batch["label"]][:, None]
+            cam = F.interpolate(cam, size=batch["image"].shape[-2:], mode="bilinear", align_corners=False)[
+                :, 0
+            ]
+            low = cam.flatten(1).min(1).values[:, None, None]
+            high = cam.flatten(1).max(1).values[:, None, None]
+            maps.append(((cam - low) / (high - low).clamp_min(1e-12)).numpy())
+            truths.append(batch["mask"][:, 0].numpy() > 0)
+            for image_id, mask in zip(batch["image_id"], batch["mask"][:, 0].numpy() > 0, strict=True):
+                region = np.where(mask, 1, 3).astype(np.uint8)  # 1 object, 3 background
+                for kind, (x0, y0, x1, y1) in parts[image_id]:
+                    region[y0:y1, x0:x1] = 0 if kind == "part" else 2  # 0 glyph, 2 distractor
+                region_ids.append(region)
+    return correct, np.concatenate(maps), np.concatenate(truths), np.stack(region_ids)
+
+
 def headroom(preset: str, epochs: int, threads: int, lr: float) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(threads)
@@ -128,45 +178,8 @@ def headroom(preset: str, epochs: int, threads: int, lr: float) -> None:
         train = WSOLDataset(root, "train", train_tf)
         test = WSOLDataset(root, "test")
         model = _CAMNet(config.num_classes)
-        optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4, nesterov=True)
-        steps = epochs * -(-len(train) // 32)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=steps)
-        start = time.perf_counter()
-        for epoch in range(epochs):
-            train.set_epoch(epoch)
-            model.train()
-            losses = []
-            for batch in DataLoader(train, batch_size=32, shuffle=True, collate_fn=collate):
-                logits, _ = model(batch["image"])
-                loss = F.cross_entropy(logits, batch["label"])
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                schedule.step()
-                losses.append(loss.item())
-            print(f"  epoch {epoch}: training loss {np.mean(losses):.3f}", flush=True)
-        train_time = time.perf_counter() - start
-        model.eval()
-        parts = read_parts(root, "test")
-        correct, maps, truths, region_ids = 0, [], [], []
-        with torch.no_grad():
-            for batch in DataLoader(test, batch_size=50, collate_fn=collate):
-                logits, cams = model(batch["image"])
-                correct += int((logits.argmax(1) == batch["label"]).sum())
-                cam = cams[torch.arange(len(cams)), batch["label"]][:, None]
-                cam = F.interpolate(
-                    cam, size=batch["image"].shape[-2:], mode="bilinear", align_corners=False
-                )[:, 0]
-                low = cam.flatten(1).min(1).values[:, None, None]
-                high = cam.flatten(1).max(1).values[:, None, None]
-                maps.append(((cam - low) / (high - low).clamp_min(1e-12)).numpy())
-                truths.append(batch["mask"][:, 0].numpy() > 0)
-                for image_id, mask in zip(batch["image_id"], batch["mask"][:, 0].numpy() > 0, strict=True):
-                    region = np.where(mask, 1, 3).astype(np.uint8)  # 1 object, 3 background
-                    for kind, (x0, y0, x1, y1) in parts[image_id]:
-                        region[y0:y1, x0:x1] = 0 if kind == "part" else 2  # 0 glyph, 2 distractor
-                    region_ids.append(region)
-        scores, truth, region = np.concatenate(maps), np.concatenate(truths), np.stack(region_ids)
+        train_time = _train(model, train, epochs, lr)
+        correct, scores, truth, region = _test_maps(model, root, test)
         oracle = (region == 0).astype(np.float32)
         area = np.bincount(region.ravel(), minlength=4) / region.size
         mass = np.bincount(region.ravel(), weights=scores.ravel(), minlength=4) / scores.sum()

@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader
 from wsol.data.dataset import WSOLDataset, collate
 from wsol.data.transforms import denormalize
 from wsol.evaluation import EvaluatorConfig, WSOLEvaluator
-from wsol.report.overlay import draw_overlay, save_png
-from wsol.training.inference import eval_transform, load_checkpoint
+from wsol.methods.checkpoint import load_checkpoint
+from wsol.report.overlay import OverlayStyle, draw_overlay, save_png
+from wsol.training.inference import eval_transform
 from wsol.training.run import resolve_data_root
 
 METRICS = ("pxap", "f1_pos", "f1_neg", "max_box_acc_v2")
@@ -36,7 +37,8 @@ def evaluate(
     run_dir: Path, split: str, classes: list[int] | None = None
 ) -> tuple[dict[str, dict[str, float]], list[np.ndarray]]:
     """Metrics per output ("cam", "decoder") on images of ``classes`` (None: all); first-batch strips."""
-    method, config = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    loaded = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    method, config = loaded.method, loaded.config
     dataset = WSOLDataset(resolve_data_root(config["data"]), split, eval_transform(config))
     loader = DataLoader(dataset, batch_size=32, collate_fn=collate)
     evaluators = {name: WSOLEvaluator(EvaluatorConfig()) for name in ("cam", "decoder")}
@@ -73,7 +75,8 @@ def subset(batch: dict, keep: torch.Tensor) -> dict:
 
 def strip(batch: dict, maps: dict[str, torch.Tensor], index: int) -> np.ndarray:
     image = (denormalize(batch["image"][index]).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    truth = draw_overlay(image, np.zeros(image.shape[:2]), batch["mask"][index, 0].numpy() > 0.5, alpha=0.0)
+    truth_mask = batch["mask"][index, 0].numpy() > 0.5
+    truth = draw_overlay(image, np.zeros(image.shape[:2]), truth_mask, style=OverlayStyle(alpha=0.0))
     panels = [truth]
     for name in ("cam", "decoder"):
         heat = maps[name][index].numpy()

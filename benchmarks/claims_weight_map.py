@@ -143,6 +143,29 @@ def _cached(loader: DataLoader) -> list[dict[str, Any]]:
     return list(loader)
 
 
+def _classifier(
+    args: argparse.Namespace, num_classes: int, train_set: WSOLDataset, loader: DataLoader
+) -> WSOLMethod:
+    """The CAM-Avg classifier: loaded from ``--classifier`` when it exists, else trained (and saved there)."""
+    classifier = build_method("cam", num_classes, {"backbone": "tiny", "head": "gap"})
+    if args.classifier is not None and args.classifier.is_file():
+        classifier.load_state_dict(torch.load(args.classifier, map_location="cpu", weights_only=True))
+        return classifier
+    # src/wsol/configs/cam_gap.yaml's recipe: SGD + Nesterov, lr / 10 after 2/3 of the epochs.
+    optimizer = torch.optim.SGD(
+        classifier.parameters(), lr=args.cls_lr, momentum=0.9, nesterov=True, weight_decay=1e-4
+    )
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, 2 * args.cls_epochs // 3))
+    for epoch in range(args.cls_epochs):
+        train_set.set_epoch(epoch)
+        _fit_epoch(classifier, loader, optimizer)
+        schedule.step()
+    if args.classifier is not None:
+        args.classifier.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(classifier.state_dict(), args.classifier)
+    return classifier
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -168,22 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     loader = _loader(train_set, args.batch_size, True, args.seed)
 
     start = time.perf_counter()
-    classifier = build_method("cam", num_classes, {"backbone": "tiny", "head": "gap"})
-    if args.classifier is not None and args.classifier.is_file():
-        classifier.load_state_dict(torch.load(args.classifier, map_location="cpu", weights_only=True))
-    else:
-        # src/wsol/configs/cam_gap.yaml's recipe: SGD + Nesterov, lr / 10 after 2/3 of the epochs.
-        optimizer = torch.optim.SGD(
-            classifier.parameters(), lr=args.cls_lr, momentum=0.9, nesterov=True, weight_decay=1e-4
-        )
-        schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, 2 * args.cls_epochs // 3))
-        for epoch in range(args.cls_epochs):
-            train_set.set_epoch(epoch)
-            _fit_epoch(classifier, loader, optimizer)
-            schedule.step()
-        if args.classifier is not None:
-            args.classifier.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(classifier.state_dict(), args.classifier)
+    classifier = _classifier(args, num_classes, train_set, loader)
     cam = _evaluate(classifier, test)
     print(f"classifier ready in {time.perf_counter() - start:.0f} s; CAM-Avg test {cam}", flush=True)
 
@@ -201,7 +209,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.method_two and args.g_epochs > 0:
         torch.manual_seed(args.seed)
         loader.generator.manual_seed(args.seed)
-        siamese = WeightMapMethod(num_classes, method="II", phase="pretrain_siamese", siamese_backbone="tiny")
+        tiny = {"backbone": "tiny"}
+        siamese = WeightMapMethod(num_classes, method="II", phase="pretrain_siamese", siamese=tiny)
         optimizer = torch.optim.SGD(
             siamese.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4
         )

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from wsol.evaluation import EvaluatorConfig
-from wsol.training.inference import evaluate_checkpoint, load_checkpoint
+from wsol.methods.checkpoint import load_checkpoint
+from wsol.training.inference import evaluate_checkpoint
 from wsol.training.recalibrate import recalibrate_checkpoint
 from wsol.training.run import resolve_data_root
 
@@ -24,7 +25,7 @@ COLUMNS = ("top1_err", "f1_pos", "f1_neg", "pxap", "max_box_acc_v2")
 
 
 def _evaluate(checkpoint: Path, split: str) -> dict[str, float]:
-    _, config = load_checkpoint(checkpoint)
+    config = load_checkpoint(checkpoint).config
     with tempfile.TemporaryDirectory() as out:
         result = evaluate_checkpoint(
             checkpoint,

@@ -28,7 +28,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from wsol.data.dataset import WSOLDataset, collate
-from wsol.training.inference import eval_transform, load_checkpoint
+from wsol.methods.checkpoint import load_checkpoint
+from wsol.training.inference import eval_transform
 from wsol.training.run import resolve_data_root
 
 BINS = 1001
@@ -48,7 +49,8 @@ def train(out: Path, preset: str, seed: int, overrides: list[str]) -> Path:
 @torch.no_grad()
 def per_image(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per test image: background Dice at 0.5, and histograms of fg and bg pixel scores (N, BINS)."""
-    method, config = load_checkpoint(run / "checkpoints" / "best.ckpt")
+    loaded = load_checkpoint(run / "checkpoints" / "best.ckpt")
+    method, config = loaded.method, loaded.config
     normalize = bool((config.get("eval") or {}).get("normalize", True))
     dataset = WSOLDataset(resolve_data_root(config["data"]), "test", eval_transform(config))
     dice_bg, hist_fg, hist_bg = [], [], []

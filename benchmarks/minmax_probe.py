@@ -18,8 +18,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from wsol.data.dataset import WSOLDataset, collate
+from wsol.methods.checkpoint import load_checkpoint
 from wsol.methods.minmax_entropy import MinMaxEntropy
-from wsol.training.inference import eval_transform, load_checkpoint
+from wsol.training.inference import eval_transform
 from wsol.training.run import resolve_data_root
 
 COLUMNS = ("acc_loc", "acc_pos", "acc_neg", "entropy_neg", "area_mask", "area_object", "precision", "recall")
@@ -27,7 +28,8 @@ COLUMNS = ("acc_loc", "acc_pos", "acc_neg", "entropy_neg", "area_mask", "area_ob
 
 @torch.no_grad()
 def probe(run: Path) -> dict[str, float]:
-    method, config = load_checkpoint(run / "checkpoints" / "best.ckpt")
+    loaded = load_checkpoint(run / "checkpoints" / "best.ckpt")
+    method, config = loaded.method, loaded.config
     if not isinstance(method, MinMaxEntropy):
         raise ValueError(f"{run}: not a min-max entropy run")
     dataset = WSOLDataset(resolve_data_root(config["data"]), "test", eval_transform(config))

@@ -112,7 +112,7 @@ class Table:
             return best
         extra = []
         if preset == "weight_map_lite0":
-            extra = [f"method.options.classifier_checkpoint={self.checkpoint('cam_gap_lite0', seed)}"]
+            extra = [f"method.options.classifier.checkpoint={self.checkpoint('cam_gap_lite0', seed)}"]
         command = wsol(
             "train", "--config", preset, f"data.root={self.data}", f"seed={seed}", f"name={name}",
             f"output_dir={self.work / 'runs'}", "trainer.progress_bar=false", *extra, *self.overrides,

@@ -69,7 +69,8 @@ def test_cam_heads(backbone: str, head: str) -> None:
 
 @pytest.mark.parametrize("backbone", BACKBONES)
 def test_minmax_entropy(backbone: str) -> None:
-    options = {"backbone": backbone, "kmax": 0.3, "modalities": 2, "erasing_depth": 1}
+    wildcat = {"kmax": 0.3, "modalities": 2}
+    options = {"backbone": {"name": backbone}, "wildcat": wildcat, "erasing": {"depth": 1}}
     method = build_method("minmax_entropy", 3, options)
     _step_moves_the_backbone(method, method.backbone)
     _check_prediction(method)
@@ -81,12 +82,12 @@ def test_weight_map_generator_and_method(backbone: str, tmp_path: Path) -> None:
     assert generator(torch.randn(1, 3, 40, 56)).shape == (1, 40, 56)
     weights = tmp_path / "f.pth"
     torch.save(build_classifier(backbone, "wgap", 3).state_dict(), weights)
-    options = {"encoder": backbone, "classifier_weights": str(weights), "classifier_backbone": backbone}
+    options = {"encoder": backbone, "classifier": {"weights": str(weights), "backbone": backbone}}
     method = build_method("weight_map", 3, options)
     _step_moves_the_backbone(method, method.generator.encoder)
     _check_prediction(method)
     siamese = build_method(
-        "weight_map", 3, {"method": "II", "phase": "pretrain_siamese", "siamese_backbone": backbone}
+        "weight_map", 3, {"method": "II", "phase": "pretrain_siamese", "siamese": {"backbone": backbone}}
     )
     _step_moves_the_backbone(siamese, siamese.siamese.backbone)
 

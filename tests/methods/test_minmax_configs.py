@@ -40,11 +40,12 @@ def test_config_builds_the_method(path: Path) -> None:
     evaluator = EvaluatorConfig(**config.eval)
     assert evaluator.normalize is False and evaluator.pixel_threshold == 0.5  # F1 of M+ > 0.5
     options = dict(config.method.options)
-    assert options["backbone"] in BACKBONES
+    assert options["backbone"]["name"] in BACKBONES
     if path.parent.name == "paper":
-        assert config.data.eval_batch_size == 1 and options["weights"] == "imagenet"
+        assert config.data.eval_batch_size == 1 and options["backbone"]["weights"] == "imagenet"
     # Build with the small backbone and no weights (no download in tests); every other option is checked.
-    method = build_method("minmax_entropy", 3, {**options, "backbone": "tiny", "weights": None})
+    tiny = {**options["backbone"], "name": "tiny", "weights": None}
+    method = build_method("minmax_entropy", 3, {**options, "backbone": tiny})
     assert isinstance(method, MinMaxEntropy)
     assert method.erasing_active is False  # erasing never runs at epoch 0
 

@@ -22,7 +22,8 @@ NUM_CLASSES = 3
 
 def _method(**options: Any) -> MinMaxEntropy:
     torch.manual_seed(0)
-    defaults: dict[str, Any] = {"backbone": "tiny", "kmax": 0.3, "modalities": 2, "classifier_scale": 1.0}
+    wildcat = {"kmax": 0.3, "modalities": 2, **options.pop("wildcat", {})}
+    defaults: dict[str, Any] = {"backbone": {"name": "tiny"}, "wildcat": wildcat, "classifier_scale": 1.0}
     method = build_method("minmax_entropy", NUM_CLASSES, {**defaults, **options})
     assert isinstance(method, MinMaxEntropy)
     return method
@@ -79,10 +80,10 @@ def _localizer_head_grad(method: MinMaxEntropy, batch: dict[str, Tensor]) -> flo
 @pytest.mark.parametrize(
     ("options", "reaches"),
     [
-        ({"detach_mask": True}, False),  # paper footnote 5: only through the shared backbone
-        ({"detach_mask": False}, True),  # C's error reaches M through M⁺ (§3.2)
-        ({"detach_mask": True, "erasing_depth": 2, "erasing_start_epoch": 0}, False),
-        ({"detach_mask": False, "erasing_depth": 2, "erasing_start_epoch": 0}, True),  # via Ψ(0)·M⁺ in R*
+        ({"mask": {"detach": True}}, False),  # paper footnote 5: only through the shared backbone
+        ({"mask": {"detach": False}}, True),  # C's error reaches M through M⁺ (§3.2)
+        ({"mask": {"detach": True}, "erasing": {"depth": 2, "start_epoch": 0}}, False),
+        ({"mask": {"detach": False}, "erasing": {"depth": 2, "start_epoch": 0}}, True),  # via Ψ(0)·M⁺ in R*
     ],
 )
 def test_gradient_path_from_the_classifier_to_the_localizer_head(
@@ -120,14 +121,14 @@ def test_masked_batchnorm_modes() -> None:
 def test_clean_only_running_statistics_in_training(mode: str) -> None:
     batch = _batch()
     for erasing in (0, 2):
-        method = _method(masked_bn=mode, erasing_depth=erasing, erasing_start_epoch=0)
+        method = _method(masked_bn=mode, erasing={"depth": erasing, "start_epoch": 0})
         clean_only = copy.deepcopy(method)
         method.training_step(batch, lambda loss: loss.backward())
         with torch.no_grad():
             clean_only.localize(batch["image"])  # the one clean forward of the step
         for ours, expected in zip(_bn_buffers(method), _bn_buffers(clean_only), strict=True):
             assert torch.allclose(ours, expected, atol=1e-6)
-    paper = _method(erasing_depth=0)
+    paper = _method(erasing={"depth": 0})
     clean_only = copy.deepcopy(paper)
     paper.training_step(batch, lambda loss: loss.backward())
     with torch.no_grad():
@@ -147,13 +148,15 @@ def test_untrusted_share_and_exclusion() -> None:
     images = _batch()["image"]
     wrong = torch.tensor([True, False, True, True])
     for exclude in (False, True):
-        method = _method(erasing_depth=2, erasing_start_epoch=0, exclude_untrusted=exclude, dropout=0.0)
+        method = _method(
+            erasing={"depth": 2, "start_epoch": 0, "exclude_untrusted": exclude}, wildcat={"dropout": 0.0}
+        )
         batch = {"image": images, "label": _misclassified_labels(method, images, wrong)}
         terms = method.training_step(batch, lambda loss: loss.backward())
         assert terms["untrusted_share"].item() == pytest.approx(0.75)
     everyone_wrong = torch.ones(4, dtype=torch.bool)
     for exclude, expect_grad in [(False, True), (True, False)]:
-        method = _method(erasing_depth=2, erasing_start_epoch=0, exclude_untrusted=exclude)
+        method = _method(erasing={"depth": 2, "start_epoch": 0, "exclude_untrusted": exclude})
         batch = {"image": images, "label": _misclassified_labels(method, images, everyone_wrong)}
         terms = method.training_step(batch, lambda loss: loss.backward())
         assert terms["untrusted_share"].item() == 1.0
@@ -185,7 +188,7 @@ def test_batchnorm_recalibration_is_the_average_over_clean_batches() -> None:
 def test_differentiable_erasing_keeps_the_values_and_backpropagates_step_zero_with_the_classifier() -> None:
     batch = _batch()
     for detach in (True, False):
-        method = _method(detach_mask=detach, erasing_depth=3, erasing_start_epoch=0)
+        method = _method(mask={"detach": detach}, erasing={"depth": 3, "start_epoch": 0})
         calls: list[float] = []
 
         def backward(loss: Tensor, calls: list[float] = calls) -> None:

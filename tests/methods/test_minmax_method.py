@@ -18,7 +18,8 @@ NUM_CLASSES = 3
 
 def _method(**options: Any) -> MinMaxEntropy:
     torch.manual_seed(0)
-    defaults: dict[str, Any] = {"backbone": "tiny", "kmax": 0.3, "modalities": 2}
+    wildcat = {"kmax": 0.3, "modalities": 2, **options.pop("wildcat", {})}
+    defaults: dict[str, Any] = {"backbone": {"name": "tiny"}, "wildcat": wildcat}
     method = build_method("minmax_entropy", NUM_CLASSES, {**defaults, **options})
     assert isinstance(method, MinMaxEntropy)
     return method
@@ -80,7 +81,12 @@ def test_training_loss_composes_the_paper_terms(variant: str, neg: Any) -> None:
 
 
 def test_size_constraint_adds_the_log_barrier_on_both_regions() -> None:
-    method = _method(variant="sem", size_constraint=True, detach_mask=False, init_t=5.0, lambda_neg=1e-7)
+    method = _method(
+        variant="sem",
+        size_constraint={"enabled": True, "init_t": 5.0},
+        mask={"detach": False},
+        lambda_neg=1e-7,
+    )
     batch = _batch()
     output = method.training_loss(batch)
     _, mask = method.localize(batch["image"])
@@ -94,7 +100,7 @@ def test_size_constraint_adds_the_log_barrier_on_both_regions() -> None:
 def test_detached_mask_keeps_classifier_losses_off_the_localizer_head() -> None:
     batch = _batch()
     for detach, expect_grad in [(True, False), (False, True)]:
-        method = _method(detach_mask=detach, loc_weight=0.0)
+        method = _method(mask={"detach": detach}, loc_weight=0.0)
         method.training_loss(batch).total.backward()
         grad = method.localizer_head.classifier.weight.grad
         has_grad = grad is not None and bool(grad.abs().sum() > 0)
@@ -103,7 +109,7 @@ def test_detached_mask_keeps_classifier_losses_off_the_localizer_head() -> None:
 
 
 def test_erasing_step_backpropagates_once_per_step_then_once_for_the_classifier() -> None:
-    method = _method(erasing_depth=3, erasing_start_epoch=1)
+    method = _method(erasing={"depth": 3, "start_epoch": 1})
     batch = _batch()
     calls: list[Tensor] = []
 
@@ -127,7 +133,7 @@ def test_erasing_step_backpropagates_once_per_step_then_once_for_the_classifier(
 
 
 def test_predict_uses_the_classifier_on_the_decidable_region() -> None:
-    method = _method(normalization="batch").eval()
+    method = _method(mask={"normalization": "batch"}).eval()
     images = _batch(3)["image"]
     with torch.no_grad():
         prediction = method.predict(images)
@@ -146,14 +152,15 @@ def test_predict_uses_the_classifier_on_the_decidable_region() -> None:
 
 def test_same_seed_same_numbers() -> None:
     batch = _batch()
-    first = _method(dropout=0.5).training_loss(batch).total
-    second = _method(dropout=0.5).training_loss(batch).total
+    first = _method(wildcat={"dropout": 0.5}).training_loss(batch).total
+    second = _method(wildcat={"dropout": 0.5}).training_loss(batch).total
     assert torch.equal(first, second)
 
 
 def test_schedules_follow_the_tmi_constants_and_round_trip() -> None:
     method = _method(
-        sigma=0.15, sigma_step=0.001, sigma_max=0.2, size_constraint=True, detach_mask=False, init_t=5.0
+        mask={"sigma": 0.15, "sigma_step": 0.001, "sigma_max": 0.2, "detach": False},
+        size_constraint={"enabled": True, "init_t": 5.0},
     )
     for epoch in range(10):
         method.on_train_epoch_end(epoch)
@@ -164,7 +171,7 @@ def test_schedules_follow_the_tmi_constants_and_round_trip() -> None:
     assert method.sigma == pytest.approx(0.2)  # capped
     assert method.t == pytest.approx(10.0)  # 5 * 1.01**100 = 13.5, capped at max_t
     state = method.extra_state_for_checkpoint()
-    restored = _method(size_constraint=True, detach_mask=False)
+    restored = _method(size_constraint={"enabled": True}, mask={"detach": False})
     restored.load_extra_state(state)
     assert (restored.epoch, restored.sigma, restored.t) == (100, method.sigma, method.t)
     with pytest.raises(KeyError, match="sigma"):
@@ -172,10 +179,10 @@ def test_schedules_follow_the_tmi_constants_and_round_trip() -> None:
 
 
 def test_invalid_options_are_named() -> None:
-    with pytest.raises(ValueError, match="detach_mask=False"):
-        _method(size_constraint=True)
-    with pytest.raises(ValueError, match="erasing"):
-        _method(size_constraint=True, detach_mask=False, erasing_depth=4)
+    with pytest.raises(ValueError, match=r"set method\.options\.mask\.detach=false"):
+        _method(size_constraint={"enabled": True})
+    with pytest.raises(ValueError, match=r"set method\.options\.erasing\.depth=0"):
+        _method(size_constraint={"enabled": True}, mask={"detach": False}, erasing={"depth": 4})
     with pytest.raises(ValueError, match="variant"):
         _method(variant="kl")
     with pytest.raises(ValueError, match="classifier_scale"):

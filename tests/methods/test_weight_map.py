@@ -13,13 +13,12 @@ from torch import Tensor, nn
 
 from wsol.methods import METHODS, build_method
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
+from wsol.methods.checkpoint import CHECKPOINT_KEY, load_checkpoint
 from wsol.methods.weight_map import (
-    ENGINE_CHECKPOINT_KEY,
     SiameseEmbedding,
     WeightMapMethod,
     discrepancy,
     inner_triplet_loss,
-    load_trained_method,
 )
 from wsol.methods.weight_map_generator import SkipDecoder, WeightMapGenerator, build_generator
 from wsol.models import build_classifier
@@ -306,8 +305,7 @@ def test_method_two_ablation_switches_remove_terms() -> None:
         method="II",
         siamese=_siamese(),
         generator=WeightMapGenerator(TinyStagedEncoder()),
-        use_inner=False,
-        use_outer=False,
+        triplet={"use_inner": False, "use_outer": False},
     )
     out = method.training_loss(_batch())
     assert out.terms["inner"].item() == 0.0 and out.terms["outer"].item() == 0.0
@@ -331,12 +329,12 @@ def test_bad_options_are_named(options: dict[str, object], message: str) -> None
 
 
 def test_method_one_without_classifier_says_what_to_set() -> None:
-    with pytest.raises(ValueError, match="classifier_checkpoint"):
+    with pytest.raises(ValueError, match=r"classifier\.checkpoint"):
         build_method("weight_map", 3, {"generator": WeightMapGenerator(TinyStagedEncoder())})
-    with pytest.raises(ValueError, match="siamese_checkpoint"):
+    with pytest.raises(ValueError, match=r"siamese\.checkpoint"):
         WeightMapMethod(3, method="II", generator=WeightMapGenerator(TinyStagedEncoder()))
-    with pytest.raises(FileNotFoundError, match="classifier_weights"):
-        WeightMapMethod(3, classifier_weights="/nonexistent/f.pth", classifier_backbone="tiny")
+    with pytest.raises(FileNotFoundError, match=r"classifier\.weights"):
+        WeightMapMethod(3, classifier={"weights": "/nonexistent/f.pth", "backbone": "tiny"})
 
 
 def _engine_checkpoint(path: Path, method: WSOLMethod, name: str, **options: object) -> Path:
@@ -344,7 +342,7 @@ def _engine_checkpoint(path: Path, method: WSOLMethod, name: str, **options: obj
     torch.save(
         {
             "state_dict": {f"method.{k}": v for k, v in method.state_dict().items()},
-            ENGINE_CHECKPOINT_KEY: {
+            CHECKPOINT_KEY: {
                 "config": {"method": {"name": name, "options": options}},
                 "num_classes": method.num_classes,
                 "method_state": {},
@@ -363,10 +361,10 @@ def test_classifier_checkpoint_round_trip(tmp_path: Path, monkeypatch: pytest.Mo
             0.3
         )  # a non-default buffer must survive the round trip
     path = _engine_checkpoint(tmp_path / "best.ckpt", trained, "tiny_pooling", weights="imagenet")
-    loaded = load_trained_method(path)
+    loaded = load_checkpoint(path).method
     assert isinstance(loaded, TinyPoolingMethod) and not loaded.training
     method = WeightMapMethod(
-        3, classifier_checkpoint=str(path), generator=WeightMapGenerator(TinyStagedEncoder())
+        3, classifier={"checkpoint": str(path)}, generator=WeightMapGenerator(TinyStagedEncoder())
     )
     images = _batch()["image"]
     trained.eval()
@@ -377,16 +375,19 @@ def test_classifier_checkpoint_round_trip(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_checkpoint_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="classifier_checkpoint"):
-        WeightMapMethod(3, classifier_checkpoint=str(tmp_path / "missing.ckpt"))
+    with pytest.raises(FileNotFoundError, match=r"classifier\.checkpoint"):
+        WeightMapMethod(3, classifier={"checkpoint": str(tmp_path / "missing.ckpt")})
     foreign = tmp_path / "foreign.pth"
     torch.save({"weight": torch.zeros(2)}, foreign)
-    with pytest.raises(ValueError, match="not written by `wsol train`"):
-        load_trained_method(foreign, "classifier_checkpoint")
+    with pytest.raises(
+        ValueError, match=r"classifier\.checkpoint: .*foreign.pth: not a `wsol train` checkpoint"
+    ):
+        load_checkpoint(foreign, "classifier.checkpoint")
     corrupt = tmp_path / "corrupt.ckpt"
     corrupt.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match=r"classifier_checkpoint: .*corrupt\.ckpt: not a PyTorch checkpoint"):
-        WeightMapMethod(3, classifier_checkpoint=str(corrupt))
+    expected = r"classifier\.checkpoint: .*corrupt\.ckpt: not a PyTorch checkpoint"
+    with pytest.raises(ValueError, match=expected):
+        WeightMapMethod(3, classifier={"checkpoint": str(corrupt)})
 
 
 def test_user_state_dict_for_named_backbone_and_head(tmp_path: Path) -> None:
@@ -396,14 +397,10 @@ def test_user_state_dict_for_named_backbone_and_head(tmp_path: Path) -> None:
     generator = WeightMapGenerator(TinyStagedEncoder())
     method = WeightMapMethod(
         3,
-        classifier_weights=str(path),
-        classifier_backbone="tiny",
-        classifier_head="gap",
+        classifier={"weights": str(path), "backbone": "tiny", "head": "gap"},
         generator=generator,
     )
     images = _batch()["image"]
     assert torch.allclose(method.predict(images).logits, net.eval()(images).logits)
     with pytest.raises(ValueError, match="does not match tiny \\+ gap"):
-        WeightMapMethod(
-            3 + 1, classifier_weights=str(path), classifier_backbone="tiny", classifier_head="gap"
-        )
+        WeightMapMethod(3 + 1, classifier={"weights": str(path), "backbone": "tiny", "head": "gap"})

@@ -53,7 +53,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_method_one_trains_from_the_configs_and_keeps_f_frozen(runs: Path) -> None:
     classifier = runs / "cam_gap" / "checkpoints" / "best.ckpt"
-    run_dir = _train("weight_map.yaml", runs, "wm1", f"method.options.classifier_checkpoint={classifier}")
+    run_dir = _train("weight_map.yaml", runs, "wm1", f"method.options.classifier.checkpoint={classifier}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["test/pxap"] <= 100.0
     assert metrics["select_on"] == "val/s_score"
@@ -71,8 +71,8 @@ def test_method_two_trains_both_phases(runs: Path) -> None:
         "weight_map_siamese_generator.yaml",
         runs,
         "wm2",
-        f"method.options.siamese_checkpoint={siamese_dir / 'checkpoints' / 'best.ckpt'}",
-        f"method.options.classifier_checkpoint={classifier}",
+        f"method.options.siamese.checkpoint={siamese_dir / 'checkpoints' / 'best.ckpt'}",
+        f"method.options.classifier.checkpoint={classifier}",
     )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["test/pxap"] <= 100.0

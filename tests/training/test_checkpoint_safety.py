@@ -12,7 +12,8 @@ from wsol.cli.main import main
 from wsol.data.synth import generate_synthetic
 from wsol.evaluation import EvaluatorConfig
 from wsol.methods import build_method
-from wsol.training.inference import evaluate_checkpoint, load_checkpoint
+from wsol.methods.checkpoint import load_checkpoint
+from wsol.training.inference import evaluate_checkpoint
 
 MARKER_MODULE = """
 from pathlib import Path
@@ -79,7 +80,7 @@ def test_an_installed_entry_point_may_be_named(tmp_path: Path, monkeypatch: pyte
         "[wsol.methods]\ntinycam = wsol.methods.cam_baseline:PoolingHeadMethod\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    method, _ = load_checkpoint(_checkpoint(tmp_path / "plugin.ckpt", "tinycam"))
+    method = load_checkpoint(_checkpoint(tmp_path / "plugin.ckpt", "tinycam")).method
     assert type(method).__name__ == "PoolingHeadMethod" and method.num_classes == 4
 
 

@@ -16,18 +16,20 @@ from engine_helpers import cli_env, read_metrics
 from wsol.data.format import read_split
 from wsol.evaluation import EvaluatorConfig
 from wsol.methods.cam_baseline import PoolingHeadMethod
-from wsol.report.overlay import draw_overlay
-from wsol.training.inference import evaluate_checkpoint, load_checkpoint, mask_boxes, predict_images
+from wsol.methods.checkpoint import load_checkpoint
+from wsol.report.overlay import OverlayStyle, draw_overlay
+from wsol.training.inference import evaluate_checkpoint, mask_boxes, predict_images
 from wsol.training.run import resolve_data_root
 
 
 def _data_root(run_dir: Path) -> Path:
-    _, config = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    config = load_checkpoint(run_dir / "checkpoints" / "best.ckpt").config
     return resolve_data_root(config["data"])
 
 
 def test_evaluate_checkpoint_reproduces_the_training_report(reference: Path, tmp_path: Path) -> None:
-    method, config = load_checkpoint(reference / "checkpoints" / "best.ckpt")
+    loaded = load_checkpoint(reference / "checkpoints" / "best.ckpt")
+    method, config = loaded.method, loaded.config
     assert isinstance(method, PoolingHeadMethod) and not method.training
     result = evaluate_checkpoint(
         reference / "checkpoints" / "best.ckpt",
@@ -89,7 +91,8 @@ def test_localize_cli_writes_consistent_outputs(reference: Path, tmp_path: Path)
 
 
 def test_post_hoc_cam_maps(reference: Path) -> None:
-    method, config = load_checkpoint(reference / "checkpoints" / "best.ckpt")
+    loaded = load_checkpoint(reference / "checkpoints" / "best.ckpt")
+    method, config = loaded.method, loaded.config
     root = _data_root(reference)
     image = root / "images" / read_split(root, "test")[0].image_id
     own = next(predict_images(method, config, [image]))
@@ -115,16 +118,20 @@ def test_mask_boxes_hand_computed() -> None:
 def test_overlay_blends_and_draws() -> None:
     image = np.full((8, 10, 3), 100, np.uint8)
     heatmap = np.zeros((8, 10))
-    plain = draw_overlay(image, heatmap, alpha=0.0)
+    plain = draw_overlay(image, heatmap, style=OverlayStyle(alpha=0.0))
     assert np.array_equal(plain, image)
-    colored = draw_overlay(image, heatmap, alpha=1.0, colormap="jet")
+    colored = draw_overlay(image, heatmap, style=OverlayStyle(alpha=1.0, colormap="jet"))
     assert tuple(colored[0, 0]) == (0, 0, 128)  # jet(0) is dark blue in RGB
-    boxed = draw_overlay(image, heatmap, boxes=[[2, 1, 6, 5]], alpha=0.0, box_color=(0, 255, 0))
+    boxed = draw_overlay(
+        image, heatmap, boxes=[[2, 1, 6, 5]], style=OverlayStyle(alpha=0.0, box_color=(0, 255, 0))
+    )
     assert tuple(boxed[1, 2]) == (0, 255, 0) and tuple(boxed[4, 5]) == (0, 255, 0)
     assert tuple(boxed[3, 3]) == (100, 100, 100)
     mask = np.zeros((8, 10), bool)
     mask[2:6, 3:7] = True
-    contoured = draw_overlay(image, heatmap, mask=mask, alpha=0.0, contour_color=(255, 0, 0))
+    contoured = draw_overlay(
+        image, heatmap, mask=mask, style=OverlayStyle(alpha=0.0, contour_color=(255, 0, 0))
+    )
     assert tuple(contoured[2, 3]) == (255, 0, 0) and tuple(contoured[3, 4]) == (100, 100, 100)
     with pytest.raises(ValueError, match="heatmap: expected shape"):
         draw_overlay(image, np.zeros((4, 4)))
@@ -144,7 +151,8 @@ def test_checkpoint_of_a_pretrained_run_loads_without_the_weights_file(tmp_path:
     module.on_save_checkpoint(checkpoint)
     AtomicCheckpointIO().save_checkpoint(checkpoint, tmp_path / "run.ckpt")
     weights.unlink()
-    loaded, loaded_config = load_checkpoint(tmp_path / "run.ckpt")
+    checkpoint = load_checkpoint(tmp_path / "run.ckpt")
+    loaded, loaded_config = checkpoint.method, checkpoint.config
     assert loaded_config["method"]["options"]["weights"] == str(weights)
     for key, value in method.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import DictConfig
 
 from wsol.data.importers import import_dataset
 from wsol.training.config import load_config
@@ -54,8 +55,12 @@ def check_preset(preset: str) -> None:
     config = load_config(Path(preset), [])
     assert config.data.root is None and config.data.synthetic == {}
     options = config.method.options
-    backbone = options.get("backbone", options.get("encoder"))
-    assert (backbone, options.weights) == ("efficientnet_lite0", "imagenet")
+    spec = options.get("backbone")
+    if isinstance(spec, DictConfig):  # a BackboneSpec section (min-max entropy)
+        assert (spec.name, spec.weights) == ("efficientnet_lite0", "imagenet")
+    else:
+        backbone = options.get("backbone", options.get("encoder"))
+        assert (backbone, options.weights) == ("efficientnet_lite0", "imagenet")
 
 
 @pytest.mark.parametrize("preset", SINGLE_RUN)

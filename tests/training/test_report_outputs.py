@@ -23,12 +23,12 @@ from wsol.data.format import read_split
 from wsol.evaluation.per_image import PerImageStats
 from wsol.evaluation.pixel import pxap
 from wsol.evaluation.protocol import headline_indices
-from wsol.training.inference import load_checkpoint
+from wsol.methods.checkpoint import load_checkpoint
 from wsol.training.run import resolve_data_root
 
 
 def _root(run_dir: Path) -> Path:
-    _, config = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    config = load_checkpoint(run_dir / "checkpoints" / "best.ckpt").config
     return resolve_data_root(config["data"])
 
 
@@ -99,7 +99,7 @@ def test_provenance_traces_the_number(evaluations: dict[str, Path], reference: P
     assert record["dataset"]["metadata_sha256"] == digest.hexdigest()
     assert "metadata/test/image_ids.txt" in record["dataset"]["metadata_files"]
     assert record["dataset"]["name"].startswith("synthetic")
-    _, config = load_checkpoint(reference / "checkpoints" / "best.ckpt")
+    config = load_checkpoint(reference / "checkpoints" / "best.ckpt").config
     assert record["seed"] == config["seed"] and record["run_config"]["method"] == config["method"]
     assert record["evaluator"]["protocol"] == "default" and record["evaluator"]["cam_curve_interval"] == 0.01
     assert record["machine"]["torch"] and record["wsol"]["version"] == "0.1.0"

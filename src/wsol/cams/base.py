@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.cams.targets import Targets, TargetSpec, resolve_targets
+from wsol.normalize import minmax_normalize
 
 LayerSpec = nn.Module | str
 Normalize = Literal["minmax", "max"] | None
@@ -109,15 +110,6 @@ def check_sampling(num_samples: int, std: float | None = None) -> None:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     if std is not None and std < 0:
         raise ValueError(f"std must be >= 0, got {std}")
-
-
-def minmax_normalize(maps: Tensor) -> Tensor:
-    """Per-map (m - min) / (max - min) over the spatial dims; constant maps become zeros (wsolevaluation)."""
-    flat = maps.flatten(1)
-    low, high = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
-    span = high - low
-    safe = torch.where(span > 0, span, torch.ones_like(span))
-    return torch.where(span > 0, (flat - low) / safe, torch.zeros_like(flat)).view_as(maps)
 
 
 def max_normalize(maps: Tensor) -> Tensor:

@@ -1,0 +1,1 @@
+"""The ``wsol`` command line (:mod:`wsol.cli.main`); one module per verb."""

@@ -9,6 +9,7 @@ from typing import Any
 
 
 def register(commands: Any) -> None:
+    """Add the ``compare`` verb to the command parsers."""
     parser = commands.add_parser(
         "compare",
         help="aggregate evaluations over seeds and compare methods (Markdown and JSON)",
@@ -43,6 +44,7 @@ def write_comparison(runs: list[Path], out: Path | None, resamples: int = 2000, 
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the comparison of the runs (and write it with ``--out``); the exit status."""
     print(write_comparison(args.runs, args.out, args.resamples, args.seed), end="")
     if args.out is not None:
         print(f"wrote {args.out / 'compare.md'} and {args.out / 'compare.json'}")

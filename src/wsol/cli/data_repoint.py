@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def register(data_subparsers: argparse._SubParsersAction) -> None:
+    """Add ``data repoint`` to the ``wsol data`` parsers."""
     parser = data_subparsers.add_parser(
         "repoint",
         help="point a dataset imported without --copy at the new folder of its images",

@@ -58,6 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--overlays", type=int, default=8, help="number of test images drawn side by side")
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="training runs at once, each in its own process with cpu_count // jobs threads "
+        "(default: one per CPU core, at most one per run); the numbers depend on the thread count",
+    )
+    parser.add_argument(
         "overrides",
         nargs="*",
         help="config overrides applied to both methods, e.g. trainer.max_epochs=2 data.synthetic.train=200",
@@ -83,8 +90,9 @@ def _write_overlays(root: Path, checkpoints: dict[str, Path], out_dir: Path, cou
 
     from wsol.data.format import read_dataset_info, read_split
     from wsol.data.images import read_image, read_mask
+    from wsol.methods.checkpoint import load_checkpoint
     from wsol.report.overlay import draw_overlay, save_png
-    from wsol.training.inference import load_checkpoint, predict_images
+    from wsol.training.inference import predict_images
 
     info = read_dataset_info(root)
     records = read_split(root, "test")[:count]
@@ -92,9 +100,8 @@ def _write_overlays(root: Path, checkpoints: dict[str, Path], out_dir: Path, cou
     paths = [image_root / record.image_id for record in records]
     predictions = {}
     for key, checkpoint in checkpoints.items():
-        method, config = load_checkpoint(checkpoint)
-        method.eval()
-        predictions[key] = list(predict_images(method, config, paths))
+        loaded = load_checkpoint(checkpoint)
+        predictions[key] = list(predict_images(loaded.method, loaded.config, paths))
     written = []
     for index, (record, path) in enumerate(zip(records, paths, strict=True)):
         image = read_image(path)
@@ -146,10 +153,10 @@ def _train_and_evaluate(
 ) -> tuple[Path, float]:
     """Train one run and evaluate it into ``OUT/<method>/seed<S>``; returns (checkpoint, train seconds)."""
     from wsol.evaluation import EvaluatorConfig
+    from wsol.methods.checkpoint import load_checkpoint
     from wsol.report.plots import save_evaluation_plots
     from wsol.training.config import load_config, preset_path
     from wsol.training.evaluate_run import EvaluationRequest, evaluate_run
-    from wsol.training.inference import load_checkpoint
     from wsol.training.run import resolve_data_root, train
 
     name = f"{method.key}-seed{seed}"
@@ -161,7 +168,7 @@ def _train_and_evaluate(
         flush=True,
     )
     result = train(config)
-    _, run_config = load_checkpoint(result.checkpoint)
+    run_config = load_checkpoint(result.checkpoint).config
     request = EvaluationRequest(
         checkpoint=result.checkpoint,
         data_root=root,
@@ -177,6 +184,40 @@ def _train_and_evaluate(
     return result.checkpoint, result.train_seconds
 
 
+def _train_in_worker(
+    method: DemoMethod, seed: int, args: argparse.Namespace, out: Path, export: bool, threads: int
+) -> tuple[Path, float]:
+    """``_train_and_evaluate`` in a pool process that uses ``threads`` CPU threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return _train_and_evaluate(method, seed, args, out, export)
+
+
+def _run_all(
+    seeds: list[int], args: argparse.Namespace, out: Path
+) -> dict[tuple[str, int], tuple[Path, float]]:
+    """Train and evaluate every (method, seed), ``args.jobs`` at a time, longest runs first.
+
+    The runs are independent, so on a 2-core machine two single-thread processes finish sooner than one
+    two-thread process running them in turn (the small models do not use two threads well)."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    runs = [(method, seed) for method in reversed(DEMO_METHODS) for seed in seeds]
+    jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(runs)))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    if jobs == 1:
+        return {(m.key, s): _train_and_evaluate(m, s, args, out, s == seeds[0]) for m, s in runs}
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {
+            (m.key, s): pool.submit(_train_in_worker, m, s, args, out, s == seeds[0], threads)
+            for m, s in runs
+        }
+        return {key: future.result() for key, future in futures.items()}
+
+
 def run_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -190,15 +231,11 @@ def run_demo(args: argparse.Namespace) -> int:
     out: Path = args.out.absolute()
     seeds = parse_seeds(args.seeds)
     _imagenet_part(out / "imagenet")
-    seconds: dict[str, list[float]] = {}
-    first_checkpoints: dict[str, Path] = {}
-    evaluations: list[Path] = []
-    for method in DEMO_METHODS:
-        for seed in seeds:
-            checkpoint, train_seconds = _train_and_evaluate(method, seed, args, out, seed == seeds[0])
-            seconds.setdefault(method.key, []).append(train_seconds)
-            first_checkpoints.setdefault(method.key, checkpoint)
-            evaluations.append(out / method.key / f"seed{seed}")
+    root = resolve_data_root(load_config(preset_path(DEMO_METHODS[0].preset), list(args.overrides)).data)
+    results = _run_all(seeds, args, out)
+    seconds = {m.key: [results[m.key, seed][1] for seed in seeds] for m in DEMO_METHODS}
+    first_checkpoints = {m.key: results[m.key, seeds[0]][0] for m in DEMO_METHODS}
+    evaluations = [out / m.key / f"seed{seed}" for m in DEMO_METHODS for seed in seeds]
     document = compare([load_run(path) for path in evaluations])
     document["train_seconds"] = {m.title: [round(t, 1) for t in seconds[m.key]] for m in DEMO_METHODS}
     ddof = min(1, len(seeds) - 1)  # the sample sd, as the metrics; 0 for a single seed
@@ -213,7 +250,6 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     atomic_write_text(out / "metrics.md", text)
     atomic_write_text(out / "metrics.json", json.dumps(document, indent=2, sort_keys=True) + "\n")
-    root = resolve_data_root(load_config(preset_path(DEMO_METHODS[0].preset), list(args.overrides)).data)
     overlays = _write_overlays(root, first_checkpoints, out / "overlays", args.overlays)
     report = write_report(evaluations, out / "report")
     print(text)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wsol.cams import CAM_METHODS
+from wsol.evaluation.catalogue import summary_metrics
 
 if TYPE_CHECKING:
     from wsol.evaluation import EvaluationResult, EvaluatorConfig, WSOLEvaluator
@@ -190,16 +191,7 @@ def write_outputs(result: EvaluationResult, out_dir: Path, metrics: bool = True)
 
 def _summary(result: EvaluationResult) -> str:
     parts = [f"images={result.num_images}"]
-    for name in (
-        "top1_acc",
-        "top5_acc",
-        "max_box_acc_v1",
-        "max_box_acc_v2",
-        "top1_loc",
-        "pxap",
-        "f1_pos",
-        "f1_neg",
-    ):
+    for name in summary_metrics():
         value = getattr(result, name)
         if isinstance(value, dict):
             value = value.get(50)

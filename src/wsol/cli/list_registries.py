@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields
 from typing import Any
-
-_NOT_METRICS = {"config", "best_tau", "curves", "pr_curves"}
 
 
 def registries() -> dict[str, list[str]]:
     """Registry title -> sorted names."""
     from wsol.cams import CAM_METHODS
     from wsol.data.importers import IMPORTERS
-    from wsol.evaluation import EvaluationResult
+    from wsol.evaluation.catalogue import result_metrics
     from wsol.methods import METHODS
     from wsol.models.backbones import BACKBONES
     from wsol.models.heads import HEADS
     from wsol.training.config import preset_names
 
-    metrics = [f.name for f in fields(EvaluationResult) if f.name not in _NOT_METRICS]
     return {
         "methods": sorted(METHODS),
         "heads": sorted(HEADS),
@@ -28,11 +24,12 @@ def registries() -> dict[str, list[str]]:
         "cams": sorted(CAM_METHODS),
         "importers": sorted(IMPORTERS),
         "presets": preset_names(),
-        "metrics": sorted(m for m in metrics if not m.startswith("num_")),
+        "metrics": sorted(result_metrics()),
     }
 
 
 def register(commands: Any) -> None:
+    """Add the ``list`` verb to the command parsers."""
     parser = commands.add_parser(
         "list",
         help="list methods, heads, backbones, CAMs, importers, presets and metrics",
@@ -43,6 +40,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print every registry; the exit status."""
     tables = registries()
     if args.json:
         print(json.dumps(tables, indent=2))

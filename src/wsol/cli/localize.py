@@ -16,6 +16,7 @@ from wsol.cams import CAM_METHODS
 
 
 def register(commands: Any) -> None:
+    """Add the ``localize`` verb to the command parsers."""
     parser = commands.add_parser(
         "localize",
         help="localize objects in images with a trained checkpoint or an ImageNet-pretrained backbone",
@@ -65,8 +66,10 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Localize each image and write its outputs; the exit status."""
     from wsol.evaluation.export import COCO_FILE, ImagePrediction, write_coco
-    from wsol.training.inference import imagenet_method, load_checkpoint_full, predict_images
+    from wsol.methods.checkpoint import load_checkpoint
+    from wsol.training.inference import imagenet_method, predict_images
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise ValueError(f"--threshold: expected a value in [0, 1], got {args.threshold}")
@@ -77,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
         if path.stem in stems:
             raise ValueError(f"{path} and {stems[path.stem]} share the output name {path.stem!r}; rename one")
         stems[path.stem] = path
-    loaded = (
-        load_checkpoint_full(args.checkpoint) if args.imagenet is None else imagenet_method(args.imagenet)
-    )
+    loaded = load_checkpoint(args.checkpoint) if args.imagenet is None else imagenet_method(args.imagenet)
     num_classes = loaded.method.num_classes
     if args.target_class is not None and not 0 <= args.target_class < num_classes:
         raise ValueError(f"--class: expected a class index in [0, {num_classes}), got {args.target_class}")
@@ -123,7 +124,7 @@ def write_localization(
 
     from wsol.data.images import read_image
     from wsol.io import atomic_write_bytes, atomic_write_text
-    from wsol.report.overlay import draw_overlay, save_png
+    from wsol.report.overlay import OverlayStyle, draw_overlay, save_png
 
     stem = item.path.stem
     top = np.argsort(item.probabilities)[::-1][:5]
@@ -146,7 +147,8 @@ def write_localization(
     atomic_write_bytes(out / f"{stem}_map.npy", buffer.getvalue())
     save_png(out / f"{stem}_mask.png", item.mask.astype(np.uint8) * 255)
     box = [item.largest_box] if item.largest_box is not None else []
-    overlay = draw_overlay(read_image(item.path), item.map, item.mask, box, alpha=alpha, colormap=colormap)
+    style = OverlayStyle(alpha=alpha, colormap=colormap)
+    overlay = draw_overlay(read_image(item.path), item.map, item.mask, box, style)
     save_png(out / f"{stem}_overlay.png", overlay)
     return prediction
 

@@ -58,6 +58,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``wsol`` command: run the verb of ``argv``; library errors print without a traceback."""
     args = build_parser(argv).parse_args(argv)
     # Lightning's start-up chatter (device summary, product tips) says nothing about the run; warnings stay.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)

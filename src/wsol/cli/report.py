@@ -8,6 +8,7 @@ from typing import Any
 
 
 def register(commands: Any) -> None:
+    """Add the ``report`` verb to the command parsers."""
     parser = commands.add_parser(
         "report",
         help="write a static HTML report (metrics, curves, per-image table with overlays, provenance)",
@@ -26,6 +27,7 @@ def register(commands: Any) -> None:
 
 
 def write_report(runs: list[Path], out: Path, overlays: int = 300, resamples: int = 2000) -> Path:
+    """Build the HTML report of ``runs`` in ``out``; the path of its index page."""
     from wsol.report.compare import load_run
     from wsol.report.html import ReportOptions, build_report
 
@@ -36,5 +38,6 @@ def write_report(runs: list[Path], out: Path, overlays: int = 300, resamples: in
 
 
 def run(args: argparse.Namespace) -> int:
+    """Write the report and print where; the exit status."""
     print(f"wrote {write_report(args.runs, args.out, args.overlays, args.resamples)}")
     return 0

@@ -10,6 +10,7 @@ from typing import Any
 
 
 def register(commands: Any) -> None:
+    """Add the ``train`` verb to the command parsers."""
     parser = commands.add_parser(
         "train",
         help="train a method (default: CAM-Avg on the synthetic benchmark)",
@@ -111,6 +112,7 @@ def _train_seeds(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train (or resume) the configured run(s); the exit status."""
     from wsol.training.module import NonFiniteLossError
     from wsol.training.run import is_launcher, train_from_cli
 

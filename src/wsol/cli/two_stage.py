@@ -21,6 +21,7 @@ FIXED_TAU = 0.2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``two-stage`` verb to the command parsers."""
     parser = subparsers.add_parser(
         "two-stage",
         help="choose τ per image without ground truth (two-stage selection) and compare with oracle τs",
@@ -47,6 +48,7 @@ def _features_layer(method: torch.nn.Module, checkpoint: Path) -> torch.nn.Modul
 
 
 def run(args: argparse.Namespace) -> int:
+    """Score the two-stage τ selection on a split and write ``two_stage.json``; the exit status."""
     # torch and the engine load only when the verb runs, not for `wsol --help`.
     import torch
     from torch.utils.data import DataLoader
@@ -54,9 +56,11 @@ def run(args: argparse.Namespace) -> int:
     from wsol.data.dataset import WSOLDataset, collate
     from wsol.evaluation.two_stage import oracle_comparison
     from wsol.io import atomic_write_text
-    from wsol.training.inference import cam_predict, eval_transform, load_checkpoint
+    from wsol.methods.checkpoint import load_checkpoint
+    from wsol.training.inference import cam_predict, eval_transform
 
-    method, config = load_checkpoint(args.checkpoint)
+    loaded = load_checkpoint(args.checkpoint)
+    method, config = loaded.method, loaded.config
     dataset = WSOLDataset(args.data, args.split, eval_transform(config))
     loader = DataLoader(dataset, batch_size=int(config["data"]["batch_size"]), collate_fn=collate)
     captured: list[torch.Tensor] = []

@@ -135,92 +135,17 @@ def read_split_metadata(split_dir: Path, num_classes: int | None = None) -> list
     labels (outside ``[0, num_classes)`` when given), boxes outside the image or inverted, an empty split.
     """
     split_dir = Path(split_dir)
-    ids_path = split_dir / "image_ids.txt"
-    image_ids: list[str] = []
-    seen: dict[str, int] = {}
-    for lineno, line in _numbered_lines(ids_path):
-        image_id = line.strip()
-        if image_id in seen:
-            raise DatasetFormatError(
-                f"{ids_path}:{lineno}: duplicate image id {image_id!r} (first on line {seen[image_id]})"
-            )
-        seen[image_id] = lineno
-        image_ids.append(image_id)
-    if not image_ids:
-        raise DatasetFormatError(f"{ids_path}: the split is empty")
-
-    labels_path = split_dir / "class_labels.txt"
-    labels: dict[str, int] = {}
-    for lineno, line in _numbered_lines(labels_path):
-        image_id, label_text = _split_fields(labels_path, lineno, line, 2)
-        if image_id not in seen:
-            raise DatasetFormatError(f"{labels_path}:{lineno}: unknown image id {image_id!r}")
-        if image_id in labels:
-            raise DatasetFormatError(f"{labels_path}:{lineno}: second label line for image id {image_id!r}")
-        label = int(_to_number(labels_path, lineno, label_text, int))
-        if label < 0 or (num_classes is not None and label >= num_classes):
-            raise DatasetFormatError(
-                f"{labels_path}:{lineno}: unknown label {label} for {image_id!r}"
-                + (f" (expected 0..{num_classes - 1})" if num_classes is not None else "")
-            )
-        labels[image_id] = label
-
-    sizes_path = split_dir / "image_sizes.txt"
-    sizes: dict[str, tuple[int, int]] = {}
-    for lineno, line in _numbered_lines(sizes_path):
-        image_id, w_text, h_text = _split_fields(sizes_path, lineno, line, 3)
-        if image_id not in seen:
-            raise DatasetFormatError(f"{sizes_path}:{lineno}: unknown image id {image_id!r}")
-        if image_id in sizes:
-            raise DatasetFormatError(f"{sizes_path}:{lineno}: second size line for image id {image_id!r}")
-        width = int(_to_number(sizes_path, lineno, w_text, int))
-        height = int(_to_number(sizes_path, lineno, h_text, int))
-        if width <= 0 or height <= 0:
-            raise DatasetFormatError(f"{sizes_path}:{lineno}: non-positive size {width}x{height}")
-        sizes[image_id] = (width, height)
-
-    boxes: dict[str, list[Box]] = {}
-    masks: dict[str, list[str]] = {}
-    ignores: dict[str, str] = {}
+    seen = _read_image_ids(split_dir / "image_ids.txt")
+    labels_path, sizes_path = split_dir / "class_labels.txt", split_dir / "image_sizes.txt"
+    labels = _read_labels(labels_path, seen, num_classes)
+    sizes = _read_sizes(sizes_path, seen)
+    localization = _Localization()
     for name in ("localization.txt", "masks.txt"):
-        path = split_dir / name
-        if not path.is_file():
-            continue
-        for lineno, line in _numbered_lines(path):
-            fields = _split_fields(path, lineno, line, (3, 5))
-            image_id = fields[0]
-            if image_id not in seen:
-                raise DatasetFormatError(f"{path}:{lineno}: unknown image id {image_id!r}")
-            if len(fields) == 5:
-                x0, y0, x1, y1 = (float(_to_number(path, lineno, v, float)) for v in fields[1:])
-                width, height = sizes.get(image_id, (None, None))
-                if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-                    raise DatasetFormatError(f"{path}:{lineno}: non-finite box {fields[1:]} for {image_id!r}")
-                if x1 < x0 or y1 < y0:
-                    raise DatasetFormatError(f"{path}:{lineno}: inverted box {fields[1:]} for {image_id!r}")
-                if width is not None and (x0 < 0 or y0 < 0 or x1 > width or y1 > height):
-                    raise DatasetFormatError(
-                        f"{path}:{lineno}: box ({x0}, {y0}, {x1}, {y1}) lies outside the "
-                        f"{width}x{height} image {image_id!r}"
-                    )
-                boxes.setdefault(image_id, []).append((x0, y0, x1, y1))
-            else:
-                _, mask_path, ignore_path = fields
-                if not mask_path:
-                    raise DatasetFormatError(f"{path}:{lineno}: empty mask path for {image_id!r}")
-                first_line_of_image = image_id not in masks
-                if ignore_path and not first_line_of_image:
-                    raise DatasetFormatError(
-                        f"{path}:{lineno}: ignore path must be given on the first mask line "
-                        f"of {image_id!r} only"
-                    )
-                masks.setdefault(image_id, []).append(mask_path)
-                if ignore_path:
-                    ignores[image_id] = ignore_path
-
+        if (split_dir / name).is_file():
+            localization.read(split_dir / name, seen, sizes)
     extra_boxes = _read_extra_boxes(split_dir / "extra_boxes.txt", seen)
     records = []
-    for image_id in image_ids:
+    for image_id in seen:
         if image_id not in labels:
             raise DatasetFormatError(f"{labels_path}: no label for image id {image_id!r}")
         if image_id not in sizes:
@@ -232,13 +157,117 @@ def read_split_metadata(split_dir: Path, num_classes: int | None = None) -> list
                 label=labels[image_id],
                 width=width,
                 height=height,
-                boxes=tuple(boxes.get(image_id, ())),
-                mask_paths=tuple(masks.get(image_id, ())),
-                ignore_path=ignores.get(image_id),
+                boxes=tuple(localization.boxes.get(image_id, ())),
+                mask_paths=tuple(localization.masks.get(image_id, ())),
+                ignore_path=localization.ignores.get(image_id),
                 extra_boxes=tuple(extra_boxes.get(image_id, ())),
             )
         )
     return records
+
+
+def _read_image_ids(path: Path) -> dict[str, int]:
+    """``{image_id: line number}`` of ``image_ids.txt`` in file order; duplicates and an empty split raise."""
+    seen: dict[str, int] = {}
+    for lineno, line in _numbered_lines(path):
+        image_id = line.strip()
+        if image_id in seen:
+            raise DatasetFormatError(
+                f"{path}:{lineno}: duplicate image id {image_id!r} (first on line {seen[image_id]})"
+            )
+        seen[image_id] = lineno
+    if not seen:
+        raise DatasetFormatError(f"{path}: the split is empty")
+    return seen
+
+
+def _read_labels(path: Path, seen: Mapping[str, int], num_classes: int | None) -> dict[str, int]:
+    """``{image_id: label}`` of ``class_labels.txt``; unknown ids, second lines and bad labels raise."""
+    labels: dict[str, int] = {}
+    for lineno, line in _numbered_lines(path):
+        image_id, label_text = _split_fields(path, lineno, line, 2)
+        if image_id not in seen:
+            raise DatasetFormatError(f"{path}:{lineno}: unknown image id {image_id!r}")
+        if image_id in labels:
+            raise DatasetFormatError(f"{path}:{lineno}: second label line for image id {image_id!r}")
+        label = int(_to_number(path, lineno, label_text, int))
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            raise DatasetFormatError(
+                f"{path}:{lineno}: unknown label {label} for {image_id!r}"
+                + (f" (expected 0..{num_classes - 1})" if num_classes is not None else "")
+            )
+        labels[image_id] = label
+    return labels
+
+
+def _read_sizes(path: Path, seen: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """``{image_id: (width, height)}`` of ``image_sizes.txt``; unknown ids, second lines, sizes <= 0 raise."""
+    sizes: dict[str, tuple[int, int]] = {}
+    for lineno, line in _numbered_lines(path):
+        image_id, w_text, h_text = _split_fields(path, lineno, line, 3)
+        if image_id not in seen:
+            raise DatasetFormatError(f"{path}:{lineno}: unknown image id {image_id!r}")
+        if image_id in sizes:
+            raise DatasetFormatError(f"{path}:{lineno}: second size line for image id {image_id!r}")
+        width = int(_to_number(path, lineno, w_text, int))
+        height = int(_to_number(path, lineno, h_text, int))
+        if width <= 0 or height <= 0:
+            raise DatasetFormatError(f"{path}:{lineno}: non-positive size {width}x{height}")
+        sizes[image_id] = (width, height)
+    return sizes
+
+
+@dataclass
+class _Localization:
+    """Boxes, mask paths and ignore paths per image id, from ``localization.txt`` and ``masks.txt``."""
+
+    boxes: dict[str, list[Box]] = field(default_factory=dict)
+    masks: dict[str, list[str]] = field(default_factory=dict)
+    ignores: dict[str, str] = field(default_factory=dict)
+
+    def read(self, path: Path, seen: Mapping[str, int], sizes: Mapping[str, tuple[int, int]]) -> None:
+        """Add the box lines (5 fields) and mask lines (3 fields) of ``path``."""
+        for lineno, line in _numbered_lines(path):
+            fields = _split_fields(path, lineno, line, (3, 5))
+            image_id = fields[0]
+            if image_id not in seen:
+                raise DatasetFormatError(f"{path}:{lineno}: unknown image id {image_id!r}")
+            if len(fields) == 5:
+                box = _parse_box(path, lineno, fields, sizes.get(image_id))
+                self.boxes.setdefault(image_id, []).append(box)
+            else:
+                self._add_mask(path, lineno, fields)
+
+    def _add_mask(self, path: Path, lineno: int, fields: Sequence[str]) -> None:
+        image_id, mask_path, ignore_path = fields
+        if not mask_path:
+            raise DatasetFormatError(f"{path}:{lineno}: empty mask path for {image_id!r}")
+        first_line_of_image = image_id not in self.masks
+        if ignore_path and not first_line_of_image:
+            raise DatasetFormatError(
+                f"{path}:{lineno}: ignore path must be given on the first mask line of {image_id!r} only"
+            )
+        self.masks.setdefault(image_id, []).append(mask_path)
+        if ignore_path:
+            self.ignores[image_id] = ignore_path
+
+
+def _parse_box(path: Path, lineno: int, fields: Sequence[str], size: tuple[int, int] | None) -> Box:
+    """The box of a 5-field localization line; non-finite, inverted or (with ``size``) outside boxes raise."""
+    image_id = fields[0]
+    x0, y0, x1, y1 = (float(_to_number(path, lineno, v, float)) for v in fields[1:])
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise DatasetFormatError(f"{path}:{lineno}: non-finite box {fields[1:]} for {image_id!r}")
+    if x1 < x0 or y1 < y0:
+        raise DatasetFormatError(f"{path}:{lineno}: inverted box {fields[1:]} for {image_id!r}")
+    if size is not None:
+        width, height = size
+        if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+            raise DatasetFormatError(
+                f"{path}:{lineno}: box ({x0}, {y0}, {x1}, {y1}) lies outside the "
+                f"{width}x{height} image {image_id!r}"
+            )
+    return (x0, y0, x1, y1)
 
 
 def _read_extra_boxes(path: Path, known: Mapping[str, int]) -> dict[str, list[tuple[str, Box]]]:

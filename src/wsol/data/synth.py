@@ -93,6 +93,11 @@ class SynthConfig:
                 object.__setattr__(self, name, value)
         for name in ("instances", "distractors", "object_area"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        self._check_sizes()
+        self._check_ranges()
+
+    def _check_sizes(self) -> None:
+        """Number of classes, image size and split sizes within their ranges."""
         available = len(codebook()[0])
         if not 2 <= self.num_classes <= available:
             raise ValueError(f"num_classes: expected 2..{available}, got {self.num_classes}")
@@ -101,6 +106,9 @@ class SynthConfig:
         for name in SPLITS:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: every split needs at least one image, got {getattr(self, name)}")
+
+    def _check_ranges(self) -> None:
+        """The (min, max) ranges ordered and within bounds; ``body_evidence`` a probability."""
         low, high = self.instances
         most = min(8, int(0.35 * self.image_size**2 / _min_object_area(self.image_size)))
         if not 1 <= low <= high <= most:
@@ -518,6 +526,7 @@ def iter_split(config: SynthConfig, split: str) -> Iterator[SyntheticSample]:
 
 # ------------------------------------------------------------------------------------------------ dataset I/O
 def class_names(config: SynthConfig) -> list[str]:
+    """``benign``/``malignant`` for the two-class histology preset, ``glyph-k`` otherwise."""
     if config.preset == "histology" and config.num_classes == 2:
         return ["benign", "malignant"]
     return [f"glyph-{k}" for k in range(config.num_classes)]

@@ -90,6 +90,7 @@ def coco_document(predictions: Sequence[ImagePrediction], class_names: Sequence[
 
 
 def write_coco(path: Path, predictions: Sequence[ImagePrediction], class_names: Sequence[str]) -> Path:
+    """Write the predictions as a COCO results document (:func:`coco_document`) atomically; ``path``."""
     atomic_write_text(Path(path), json.dumps(coco_document(predictions, class_names)) + "\n")
     return Path(path)
 

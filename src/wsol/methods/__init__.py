@@ -66,11 +66,13 @@ def build_method(name: str, num_classes: int, options: Mapping[str, Any] | None 
 
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, dict.fromkeys(("Batch", "LossOutput", "Prediction", "WSOLMethod"), "wsol.methods.base")
+    __name__,
+    dict.fromkeys(("Batch", "CAMSource", "LossOutput", "Prediction", "WSOLMethod"), "wsol.methods.base"),
 )
 __all__ = [
     "METHODS",
     "Batch",
+    "CAMSource",
     "LossOutput",
     "Prediction",
     "WSOLMethod",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -41,6 +41,20 @@ class Prediction:
     masks: Tensor | None = None
 
 
+@runtime_checkable
+class CAMSource(Protocol):
+    """Capability of a method with a classifier that post-hoc CAMs (``wsol.cams``) can explain.
+
+    ``cam_model()`` returns ``(model, target_layer)``: a module mapping images (B, 3, H, W) to class scores
+    (or an output with ``logits``) and the layer whose activations the CAM weighs (a module of ``model``).
+    Test with ``isinstance(method, CAMSource)``; ``wsol localize/evaluate --cam`` need it.
+    """
+
+    def cam_model(self) -> tuple[nn.Module, nn.Module]:
+        """``(model, target_layer)`` for :func:`wsol.cams.build_extractor`."""
+        ...
+
+
 @dataclass
 class LossOutput:
     """A differentiable total loss and its detached named terms for logging."""
@@ -51,6 +65,10 @@ class LossOutput:
 
 class WSOLMethod(nn.Module, abc.ABC):
     """Base class of the training-time WSOL methods (CAM-family heads, min-max entropy, weight map, ...)."""
+
+    RENAMED_OPTIONS: ClassVar[Mapping[str, str]] = {}
+    """Options renamed since checkpoints were written: old key -> new dotted key under ``method.options``;
+    refused in a user's config, translated when a checkpoint is read (:mod:`wsol.methods.options`)."""
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()

@@ -13,22 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
 from wsol.models import HeadOutput, WSOLClassifier, build_classifier, select_class_maps
-
-
-def minmax_normalize(maps: Tensor) -> Tensor:
-    """Per-map ``(m - min) / (max - min)`` over the last two dims; constant or non-finite maps become 0."""
-    flat = maps.flatten(start_dim=-2)
-    low = flat.min(dim=-1, keepdim=True).values
-    span = flat.max(dim=-1, keepdim=True).values - low
-    valid = torch.isfinite(span) & (span > 0)
-    normalized = torch.where(valid, (flat - low) / torch.where(valid, span, torch.ones_like(span)), 0.0)
-    return normalized.reshape(maps.shape)
+from wsol.normalize import minmax_normalize
 
 
 class PoolingHeadMethod(WSOLMethod):

@@ -25,13 +25,41 @@ import torch.distributed as dist
 from torch import Tensor
 
 from wsol.methods.losses import cross_entropy
+from wsol.methods.options import require, require_choice, require_integer, require_number
 
-__all__ = ["ErasingResult", "HistoryRule", "recursive_erasing", "trust_coefficients"]
+__all__ = ["ErasingOptions", "ErasingResult", "HistoryRule", "recursive_erasing", "trust_coefficients"]
 
 HistoryRule = Literal["trust", "correct"]
 """How the history h is updated. ``"trust"`` (paper §3.4: "once a sample is assigned a zero trust coefficient,
 it is maintained zero all along the erasing"): h^t = h^{t−1} · 1[Ψ(t) > 0]. ``"correct"`` (the reference
 code): h^t = min(h^{t−1}, 1[ŷ^t = y]); a sample whose loss rose is not erased at that step but stays in."""
+
+
+@dataclass(frozen=True)
+class ErasingOptions:
+    """Recursive erasing of a training method (YAML ``method.options.erasing``).
+
+    ``depth`` u (0 = no erasing), ``slope`` σ_e, from epoch ``start_epoch``; ``history`` (:data:`HistoryRule`)
+    and ``shrink_batch`` as in :func:`recursive_erasing`. ``exclude_untrusted`` leaves the samples whose
+    accumulated mask is 0 (the localizer misclassified them at step 0) out of the classifier's losses.
+    """
+
+    depth: int = 0
+    slope: float = 10.0
+    start_epoch: int = 1
+    history: HistoryRule = "trust"
+    shrink_batch: bool = True
+    exclude_untrusted: bool = False
+
+    def __post_init__(self) -> None:
+        require_integer("depth", self.depth, 0)
+        require_number("slope", self.slope, low=0.0, open_low=True)
+        require_integer("start_epoch", self.start_epoch, 0)
+        require_choice("history", self.history, ("trust", "correct"))
+        require(isinstance(self.shrink_batch, bool), "shrink_batch", "true or false", self.shrink_batch)
+        untrusted = self.exclude_untrusted
+        require(isinstance(untrusted, bool), "exclude_untrusted", "true or false", untrusted)
+
 
 Localize = Callable[[Tensor], tuple[Tensor, Tensor]]
 """Localizer forward: images (b, 3, H, W) -> (scores (b, K) with grad, pseudo-binary mask M⁺ (b, 1, H, W))."""
@@ -96,7 +124,7 @@ class ErasingResult:
     """With ``keep_first_graph``: Ψ(0, i) · M⁺_i on the unerased images (B, 1, H, W), with grad."""
 
 
-def recursive_erasing(
+def recursive_erasing(  # noqa: PLR0913  Alg. 1's inputs: the batch, the two callables and ErasingOptions' fields
     images: Tensor,
     labels: Tensor,
     localize: Localize,
@@ -126,6 +154,25 @@ def recursive_erasing(
     zero-weight pass, so that every process calls ``backward`` the same number of times (DDP all-reduces on
     each backward).
     """
+    _check_inputs(images, labels, depth)
+    state = _Recursion.start(images, labels, keep_first_graph)
+    for step in range(depth):
+        local = bool((state.history > 0).any())
+        if not _on_any_process(local, images.device):
+            break
+        if not local:
+            # Another process still erases. Under DDP every backward is a collective, so take part with a
+            # zero-weight pass: all processes then call ``backward`` equally often and nobody waits forever.
+            backward(0.0 * localize(state.erased)[0].sum())
+            continue
+        forward = localize if step == 0 or localize_erased is None else localize_erased
+        active, logits, losses, mask_pos = state.forward(step, forward, backward, loss_weight, shrink_batch)
+        with torch.no_grad():
+            state.merge(step, active, logits, losses, mask_pos, slope, history_rule)
+    return state.result()
+
+
+def _check_inputs(images: Tensor, labels: Tensor, depth: int) -> None:
     if depth < 1:
         raise ValueError(f"erasing depth u must be >= 1 for the recursion, got {depth}")
     if images.ndim != 4 or labels.shape != images.shape[:1]:
@@ -133,70 +180,94 @@ def recursive_erasing(
             "expected images (B, 3, H, W) and labels (B,), "
             f"got {tuple(images.shape)} and {tuple(labels.shape)}"
         )
-    batch_size = images.shape[0]
-    if batch_size == 0:
+    if images.shape[0] == 0:
         raise ValueError("recursive erasing needs a non-empty batch")
-    erased = images.detach().clone()
-    history = torch.ones(batch_size, device=images.device)
-    everyone = torch.arange(batch_size, device=images.device)
+
+
+@dataclass
+class _Recursion:
+    """The state of :func:`recursive_erasing` across its steps (one mini-batch)."""
+
+    erased: Tensor
+    labels: Tensor
+    history: Tensor
+    keep_first_graph: bool
     accumulated: Tensor | None = None
     first_losses: Tensor | None = None
     first_logits: Tensor | None = None
-    step_losses: list[Tensor] = []
-    active_per_step: list[int] = []
-    first_step_loss = first_step_mask = first_step_trust = None
-    for step in range(depth):
-        local = bool((history > 0).any())
-        if not _on_any_process(local, images.device):
-            break
-        if not local:
-            # Another process still erases. Under DDP every backward is a collective, so take part with a
-            # zero-weight pass: all processes then call ``backward`` equally often and nobody waits forever.
-            backward(0.0 * localize(erased)[0].sum())
-            continue
-        active = everyone[history > 0] if shrink_batch else everyone
-        forward = localize if step == 0 or localize_erased is None else localize_erased
-        logits, mask_pos = forward(erased[active])
-        losses = cross_entropy(logits, labels[active], reduction="none")
-        step_loss = loss_weight * losses.sum() / batch_size
-        if step == 0 and keep_first_graph:
-            first_step_loss, first_step_mask = step_loss, mask_pos
+    step_losses: list[Tensor] = field(default_factory=list)
+    active_per_step: list[int] = field(default_factory=list)
+    first_step_loss: Tensor | None = None
+    first_step_mask: Tensor | None = None
+    first_step_trust: Tensor | None = None
+
+    @classmethod
+    def start(cls, images: Tensor, labels: Tensor, keep_first_graph: bool) -> _Recursion:
+        history = torch.ones(images.shape[0], device=images.device)
+        return cls(images.detach().clone(), labels, history, keep_first_graph)
+
+    def forward(
+        self, step: int, localize: Localize, backward: Callable[[Tensor], None], weight: float, shrink: bool
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """One localizer pass on the active samples, its loss back-propagated (or kept, step 0 with
+        ``keep_first_graph``); returns ``(active indices, logits, per-sample CE, mask M⁺)``, the last two
+        detached."""
+        everyone = torch.arange(self.erased.shape[0], device=self.erased.device)
+        active = everyone[self.history > 0] if shrink else everyone
+        logits, mask_pos = localize(self.erased[active])
+        losses = cross_entropy(logits, self.labels[active], reduction="none")
+        step_loss = weight * losses.sum() / self.erased.shape[0]
+        if step == 0 and self.keep_first_graph:
+            self.first_step_loss, self.first_step_mask = step_loss, mask_pos
         else:
             backward(step_loss)
-        active_per_step.append(int(active.numel()))
-        with torch.no_grad():
-            losses = losses.detach()
-            step_losses.append(losses.mean())
-            mask_pos = mask_pos.detach()
-            if accumulated is None or first_losses is None or first_logits is None:
-                accumulated = torch.zeros_like(mask_pos)
-                first_losses = losses
-                first_logits = logits.detach()
-            trust, new_history = trust_coefficients(
-                step,
-                logits,
-                labels[active],
-                losses,
-                first_losses[active],
-                history[active],
-                slope,
-                history_rule,
-            )
-            merged = torch.maximum(accumulated[active], trust.view(-1, 1, 1, 1).to(mask_pos.dtype) * mask_pos)
-            accumulated[active] = merged
-            if step == 0 and keep_first_graph:
-                first_step_trust = trust.view(-1, 1, 1, 1).to(mask_pos.dtype)
-            trusted = trust > 0
-            erased[active[trusted]] = erased[active[trusted]] * (1.0 - merged[trusted])
-            history[active] = new_history
-    assert accumulated is not None and first_logits is not None  # the first step always runs
-    result = ErasingResult(
-        accumulated_mask=accumulated,
-        localizer_loss=torch.stack(step_losses).mean(),
-        first_logits=first_logits,
-        active_per_step=active_per_step,
-    )
-    if first_step_trust is not None and first_step_mask is not None:
-        result.first_step_loss = first_step_loss
-        result.first_step_mask = first_step_trust * first_step_mask
-    return result
+        self.active_per_step.append(int(active.numel()))
+        return active, logits, losses.detach(), mask_pos.detach()  # M⁺'s graph freed (not in this loss)
+
+    def merge(
+        self,
+        step: int,
+        active: Tensor,
+        logits: Tensor,
+        losses: Tensor,
+        mask_pos: Tensor,
+        slope: float,
+        history_rule: HistoryRule,
+    ) -> None:
+        """R⁺* ← max(R⁺*, Ψ·M⁺) on the active samples, erase the trusted ones, update h (Eq. 12–14)."""
+        self.step_losses.append(losses.mean())
+        if self.accumulated is None or self.first_losses is None or self.first_logits is None:
+            self.accumulated = torch.zeros_like(mask_pos)
+            self.first_losses = losses
+            self.first_logits = logits.detach()
+        trust, new_history = trust_coefficients(
+            step,
+            logits,
+            self.labels[active],
+            losses,
+            self.first_losses[active],
+            self.history[active],
+            slope,
+            history_rule,
+        )
+        weighted = trust.view(-1, 1, 1, 1).to(mask_pos.dtype)
+        merged = torch.maximum(self.accumulated[active], weighted * mask_pos)
+        self.accumulated[active] = merged
+        if step == 0 and self.keep_first_graph:
+            self.first_step_trust = weighted
+        trusted = trust > 0
+        self.erased[active[trusted]] = self.erased[active[trusted]] * (1.0 - merged[trusted])
+        self.history[active] = new_history
+
+    def result(self) -> ErasingResult:
+        assert self.accumulated is not None and self.first_logits is not None  # the first step always runs
+        result = ErasingResult(
+            accumulated_mask=self.accumulated,
+            localizer_loss=torch.stack(self.step_losses).mean(),
+            first_logits=self.first_logits,
+            active_per_step=self.active_per_step,
+        )
+        if self.first_step_trust is not None and self.first_step_mask is not None:
+            result.first_step_loss = self.first_step_loss
+            result.first_step_mask = self.first_step_trust * self.first_step_mask
+        return result

@@ -31,10 +31,10 @@ from torch import Tensor
 
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
 from wsol.methods.cam_baseline import PoolingHeadMethod, minmax_normalize
+from wsol.methods.checkpoint import load_checkpoint
 from wsol.methods.crf_loss import CRFConfig, dense_crf_loss
 from wsol.methods.losses import size_barrier
 from wsol.methods.seeding import IGNORE, SeedConfig, sample_seeds, seed_counts
-from wsol.methods.weight_map import load_trained_method
 from wsol.models import WSOLClassifier, build_classifier, select_class_maps
 from wsol.models.decoder import UNetDecoder, probe_stages
 
@@ -86,7 +86,7 @@ def negative_evidence(logits: Tensor) -> Tensor:
 class FCAM(WSOLMethod):
     """F-CAM (registered as ``fcam``); see the module docstring. ``negative_classes`` is NEGEV's option."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  one keyword per key of the YAML's method.options (config schema)
         self,
         num_classes: int,
         backbone: str = "tiny",
@@ -155,7 +155,7 @@ class FCAM(WSOLMethod):
                 backbone_options=dict(backbone_options or {}),
                 head_options=dict(head_options or {}),
             )
-        trained = load_trained_method(checkpoint, "classifier_checkpoint")
+        trained = load_checkpoint(checkpoint, "classifier_checkpoint").method
         if not isinstance(trained, PoolingHeadMethod):
             raise ValueError(
                 f"classifier_checkpoint: {checkpoint} holds a {type(trained).__name__} run; expected a run "

@@ -18,21 +18,33 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Literal
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.methods.base import Backward, Batch, LossOutput, Prediction, WSOLMethod
-from wsol.methods.erasing import ErasingResult, HistoryRule, recursive_erasing
+from wsol.methods.erasing import ErasingOptions, ErasingResult, recursive_erasing
 from wsol.methods.losses import cross_entropy, cross_entropy_to_uniform, negative_entropy, size_barrier
+from wsol.methods.options import (
+    BackboneSpec,
+    WildcatOptions,
+    require,
+    require_choice,
+    require_number,
+    section,
+)
 from wsol.models import build_backbone, build_head
+from wsol.normalize import minmax_normalize as normalize_maps
 
 __all__ = [
+    "MaskOptions",
     "MaskedBatchNorm",
     "MinMaxEntropy",
     "Normalization",
+    "SizeConstraint",
     "Variant",
     "aggregate_class_maps",
     "bilinear_matrix",
@@ -67,21 +79,16 @@ def aggregate_class_maps(class_maps: Tensor, scores: Tensor) -> Tensor:
     return torch.einsum("bk,bkhw->bhw", weights, class_maps).unsqueeze(1)
 
 
-def minmax_normalize(maps: Tensor, mode: Normalization = "per_sample", eps: float = 1e-8) -> Tensor:
+def minmax_normalize(maps: Tensor, mode: Normalization = "per_sample") -> Tensor:
     """(M − min)/(max − min) of (B, 1, H, W) maps, per sample (default) or over the whole batch.
 
     ``"batch"`` reproduces the reference code, whose authors call it a bug (reference ``models.py``); it makes
-    a sample's mask depend on the other images in the batch. A constant map normalises to 0.
+    a sample's mask depend on the other images in the batch. Constant or non-finite maps normalise to 0
+    (:mod:`wsol.normalize`).
     """
-    if mode == "per_sample":
-        flat = maps.flatten(start_dim=1)
-        low = flat.min(dim=1).values.view(-1, 1, 1, 1)
-        high = flat.max(dim=1).values.view(-1, 1, 1, 1)
-    elif mode == "batch":
-        low, high = maps.min(), maps.max()
-    else:
+    if mode not in ("per_sample", "batch"):
         raise ValueError(f"normalization must be 'per_sample' or 'batch', got {mode!r}")
-    return (maps - low) / (high - low).clamp_min(eps)
+    return normalize_maps(maps, dims=maps.ndim - 1 if mode == "per_sample" else maps.ndim)
 
 
 def pseudo_binary_mask(normalized: Tensor, omega: float, sigma: float) -> Tensor:
@@ -166,132 +173,142 @@ def region_mask(
     return pseudo_binary_mask(minmax_normalize(upscaled, normalization), omega, sigma)
 
 
+@dataclass(frozen=True)
+class MaskOptions:
+    """The pseudo-binary mask M⁺ = sigmoid(ω (x − σ)) (arXiv 1907.12934 §3.3, Eq. 11; YAML
+    ``method.options.mask``).
+
+    σ follows min(sigma + sigma_step · epochs, sigma_max) (TMI: 0.15 + 0.001/epoch capped at 0.2). ``detach``
+    the upscaled map (paper footnote 5); ``normalization`` (:data:`Normalization`) of the min-max scaling.
+    """
+
+    omega: float = 8.0
+    sigma: float = 0.5
+    sigma_step: float = 0.0
+    sigma_max: float | None = None
+    detach: bool = True
+    normalization: Normalization = "per_sample"
+
+    def __post_init__(self) -> None:
+        require_number("omega", self.omega, low=0.0, open_low=True)
+        require_number("sigma", self.sigma)
+        require_number("sigma_step", self.sigma_step)
+        if self.sigma_max is not None:
+            require_number("sigma_max", self.sigma_max, low=self.sigma)
+        require(isinstance(self.detach, bool), "detach", "true or false", self.detach)
+        require_choice("normalization", self.normalization, ("per_sample", "batch"))
+
+
+@dataclass(frozen=True)
+class SizeConstraint:
+    """The TMI's absolute size constraint on both regions with the extended log-barrier (YAML
+    ``method.options.size_constraint``): t ← min(init_t · t_growth^epochs, max_t) (TMI: 5, ×1.01, 10)."""
+
+    enabled: bool = False
+    init_t: float = 5.0
+    max_t: float = 10.0
+    t_growth: float = 1.01
+
+    def __post_init__(self) -> None:
+        require(isinstance(self.enabled, bool), "enabled", "true or false", self.enabled)
+        require_number("init_t", self.init_t, low=0.0, open_low=True)
+        require_number("max_t", self.max_t, low=self.init_t)
+        require_number("t_growth", self.t_growth, low=1.0)
+
+
 class MinMaxEntropy(WSOLMethod):
     """Localizer M + classifier C trained with min-max entropy (arXiv 1907.12934 §3) or max-min uncertainty
-    (``003``).
+    (Belharbi et al., IEEE TMI 2022).
+
+    Options, each a section of YAML ``method.options``: ``backbone``
+    (:class:`~wsol.methods.options.BackboneSpec`, shared by M and C, as in the reference code), ``wildcat``
+    (:class:`~wsol.methods.options.WildcatOptions`, both heads), ``mask`` (:class:`MaskOptions`, σ schedule
+    included), ``erasing`` (:class:`~wsol.methods.erasing.ErasingOptions`; training-only) and
+    ``size_constraint`` (:class:`SizeConstraint`), each a dataclass or a mapping of its fields.
 
     ``variant``: ``"paper"`` = Eq. 6 cross-entropy to uniform on X⁻ with the natural log (arXiv code);
     ``"sem"`` / ``"eem"`` = the TMI regularisers (cross-entropy to uniform / negative entropy) in bits, as the
     TMI code computes them. ``lambda_neg`` weighs that term (1 in the arXiv paper, 1e-7 in the TMI GlaS
-    setup).
-
-    ``backbone``/``weights``/``large_feature_map``/``backbone_options`` go to ``wsol.models.build_backbone``
-    (shared by M and C, as in the reference code); ``kmax``/``kmin``/``alpha``/``modalities``/``dropout``
-    configure both WILDCAT heads.
-
-    Schedules (updated in :meth:`on_train_epoch_end`): σ ← min(sigma + sigma_step · epochs, sigma_max) (TMI:
-    0.15 + 0.001/epoch capped at 0.2); log-barrier t ← min(t_growth · t, max_t) (TMI: 5, ×1.01, 10).
-    Recursive erasing (depth ``erasing_depth`` = u, slope σ_e, from ``erasing_start_epoch``) is training-only;
-    ``erasing_history`` picks the paper's or the reference code's history rule and
-    ``erasing_shrink_batch=False`` forwards the whole batch at every step as the reference does (see
-    :mod:`wsol.methods.erasing`). ``exclude_untrusted`` leaves the samples whose accumulated mask is 0 (the
-    localizer misclassified them at step 0) out of L⁺/L⁻ instead of classifying a blank X⁺ and the whole image
-    as X⁻; their share is logged as ``untrusted_share``. ``masked_bn`` (:data:`MaskedBatchNorm`) keeps masked
-    and erased images out of BatchNorm's running statistics. The paper's behaviour is
-    ``exclude_untrusted=False, masked_bn="update"``.
+    setup); ``pos_weight`` and ``loc_weight`` weigh CE(C(X⁺)) and M's own CE. C sees its input rescaled by
+    ``classifier_scale``. ``masked_bn`` (:data:`MaskedBatchNorm`) keeps masked and erased images out of
+    BatchNorm's running statistics. The samples left out by ``erasing.exclude_untrusted`` are logged as
+    ``untrusted_share``. The paper's behaviour is ``erasing.exclude_untrusted=false, masked_bn="update"``.
     """
 
-    def __init__(
+    RENAMED_OPTIONS: ClassVar[Mapping[str, str]] = {
+        "backbone": "backbone.name",
+        "weights": "backbone.weights",
+        "large_feature_map": "backbone.large_feature_map",
+        "backbone_options": "backbone.options",
+        **{key: f"wildcat.{key}" for key in ("kmax", "kmin", "alpha", "modalities", "dropout")},
+        **{key: f"mask.{key}" for key in ("omega", "sigma", "sigma_step", "sigma_max", "normalization")},
+        "detach_mask": "mask.detach",
+        **{f"erasing_{key}": f"erasing.{key}" for key in ("depth", "slope", "start_epoch", "history")},
+        "erasing_shrink_batch": "erasing.shrink_batch",
+        "exclude_untrusted": "erasing.exclude_untrusted",
+        "size_constraint": "size_constraint.enabled",
+        **{key: f"size_constraint.{key}" for key in ("init_t", "max_t", "t_growth")},
+    }
+
+    def __init__(  # noqa: PLR0913  one keyword per section or key of the YAML's method.options
         self,
         num_classes: int,
         *,
-        backbone: str = "resnet18",
-        weights: str | None = None,
-        large_feature_map: bool = False,
-        backbone_options: Mapping[str, Any] | None = None,
-        kmax: float = 0.09,
-        kmin: float | None = None,
-        alpha: float = 0.0,
-        modalities: int = 5,
-        dropout: float = 0.0,
+        backbone: BackboneSpec | Mapping[str, Any] | None = None,
+        wildcat: WildcatOptions | Mapping[str, Any] | None = None,
+        mask: MaskOptions | Mapping[str, Any] | None = None,
+        erasing: ErasingOptions | Mapping[str, Any] | None = None,
+        size_constraint: SizeConstraint | Mapping[str, Any] | None = None,
         classifier_scale: float = 0.5,
-        omega: float = 8.0,
-        sigma: float = 0.5,
-        sigma_step: float = 0.0,
-        sigma_max: float | None = None,
-        detach_mask: bool = True,
-        normalization: Normalization = "per_sample",
         variant: Variant = "paper",
         pos_weight: float = 1.0,
         lambda_neg: float = 1.0,
         loc_weight: float = 1.0,
-        erasing_depth: int = 0,
-        erasing_slope: float = 10.0,
-        erasing_start_epoch: int = 1,
-        erasing_history: HistoryRule = "trust",
-        erasing_shrink_batch: bool = True,
-        exclude_untrusted: bool = False,
         masked_bn: MaskedBatchNorm = "update",
-        size_constraint: bool = False,
-        init_t: float = 5.0,
-        max_t: float = 10.0,
-        t_growth: float = 1.01,
     ) -> None:
         super().__init__(num_classes)
-        _check_choice("normalization", normalization, ("per_sample", "batch"))
-        _check_choice("variant", variant, ("paper", "sem", "eem"))
-        _check_choice("erasing_history", erasing_history, ("trust", "correct"))
-        _check_choice("masked_bn", masked_bn, ("update", "frozen", "eval"))
-        if not 0 < classifier_scale <= 1:
-            raise ValueError(f"classifier_scale must be in (0, 1], got {classifier_scale}")
-        if omega <= 0:
-            raise ValueError(f"omega must be > 0, got {omega}")
-        if erasing_depth < 0 or erasing_start_epoch < 0:
-            raise ValueError(
-                "erasing_depth and erasing_start_epoch must be >= 0, "
-                f"got {erasing_depth}, {erasing_start_epoch}"
-            )
-        if sigma_max is not None and sigma_max < sigma:
-            raise ValueError(f"sigma_max ({sigma_max}) must be >= sigma ({sigma})")
-        if size_constraint:
-            if detach_mask:
-                raise ValueError("size_constraint needs a differentiable mask: set detach_mask=False")
-            if erasing_depth > 0:
-                raise ValueError(
-                    "size_constraint cannot be combined with erasing (erasing accumulates a detached mask); "
-                    "set erasing_depth=0"
-                )
-            if not 0 < init_t <= max_t or t_growth < 1:
-                raise ValueError(
-                    f"need 0 < init_t <= max_t and t_growth >= 1, got {init_t}, {max_t}, {t_growth}"
-                )
+        self.backbone_spec = section(BackboneSpec, backbone, "backbone")
+        self.wildcat = section(WildcatOptions, wildcat, "wildcat")
+        self.mask = section(MaskOptions, mask, "mask")
+        self.erasing = section(ErasingOptions, erasing, "erasing")
+        self.size_constraint = section(SizeConstraint, size_constraint, "size_constraint")
+        require_number("classifier_scale", classifier_scale, low=0.0, high=1.0, open_low=True)
+        require_choice("variant", variant, ("paper", "sem", "eem"))
+        require_choice("masked_bn", masked_bn, ("update", "frozen", "eval"))
+        weights = {"pos_weight": pos_weight, "lambda_neg": lambda_neg, "loc_weight": loc_weight}
+        for name, weight in weights.items():
+            require_number(name, weight, low=0.0)
+        self._check_size_constraint()
+        spec = self.backbone_spec
         self.backbone = build_backbone(
-            backbone, large_feature_map=large_feature_map, weights=weights, **dict(backbone_options or {})
+            spec.name, large_feature_map=spec.large_feature_map, weights=spec.weights, **dict(spec.options)
         )
-        head_options: dict[str, Any] = {
-            "kmax": kmax,
-            "kmin": kmin,
-            "alpha": alpha,
-            "modalities": modalities,
-            "dropout": dropout,
-        }
-        self.localizer_head = build_head("wildcat", self.backbone.out_channels, num_classes, **head_options)
-        self.classifier_head = build_head("wildcat", self.backbone.out_channels, num_classes, **head_options)
+        channels = self.backbone.out_channels
+        self.localizer_head = build_head("wildcat", channels, num_classes, **asdict(self.wildcat))
+        self.classifier_head = build_head("wildcat", channels, num_classes, **asdict(self.wildcat))
         self.classifier_scale = classifier_scale
-        self.omega = omega
-        self.sigma0 = sigma
-        self.sigma_step = sigma_step
-        self.sigma_max = sigma_max
-        self.detach_mask = detach_mask
-        self.normalization: Normalization = normalization
         self.variant: Variant = variant
         self.pos_weight = pos_weight
         self.lambda_neg = lambda_neg
         self.loc_weight = loc_weight
-        self.erasing_depth = erasing_depth
-        self.erasing_slope = erasing_slope
-        self.erasing_start_epoch = erasing_start_epoch
-        self.erasing_history: HistoryRule = erasing_history
-        self.erasing_shrink_batch = erasing_shrink_batch
-        self.exclude_untrusted = exclude_untrusted
         self.masked_bn: MaskedBatchNorm = masked_bn
-        self.size_constraint = size_constraint
-        self.init_t = init_t
-        self.max_t = max_t
-        self.t_growth = t_growth
         self.epoch = 0
-        self.sigma = sigma
-        self.t = init_t
+        self.sigma = self.mask.sigma
+        self.t = self.size_constraint.init_t
+
+    def _check_size_constraint(self) -> None:
+        if not self.size_constraint.enabled:
+            return
+        if self.mask.detach:
+            raise ValueError(
+                "method.options.size_constraint.enabled needs a differentiable mask: set "
+                "method.options.mask.detach=false"
+            )
+        if self.erasing.depth > 0:
+            raise ValueError(
+                "method.options.size_constraint.enabled cannot be combined with erasing (erasing "
+                "accumulates a detached mask): set method.options.erasing.depth=0"
+            )
 
     # ----------------------------------------------------------------------------------------------- forward
     def localize(self, images: Tensor, normalization: Normalization | None = None) -> tuple[Tensor, Tensor]:
@@ -301,10 +318,10 @@ class MinMaxEntropy(WSOLMethod):
             output.class_maps,
             output.logits,
             (images.shape[-2], images.shape[-1]),
-            omega=self.omega,
+            omega=self.mask.omega,
             sigma=self.sigma,
-            normalization=normalization or self.normalization,
-            detach=self.detach_mask,
+            normalization=normalization or self.mask.normalization,
+            detach=self.mask.detach,
         )
         return output.logits, mask
 
@@ -334,7 +351,7 @@ class MinMaxEntropy(WSOLMethod):
     @property
     def erasing_active(self) -> bool:
         """Whether this epoch trains with recursive erasing (u > 0 and the start epoch reached)."""
-        return self.erasing_depth > 0 and self.epoch >= self.erasing_start_epoch
+        return self.erasing.depth > 0 and self.epoch >= self.erasing.start_epoch
 
     def training_loss(self, batch: Batch) -> LossOutput:
         """Joint objective without erasing, one backward (arXiv 1907.12934 Eq. 9 / TMI objective).
@@ -348,7 +365,7 @@ class MinMaxEntropy(WSOLMethod):
         classifier_terms = self._classifier_terms(images, labels, mask)
         total = self.loc_weight * loss_loc + classifier_terms.total
         terms = {"loss_loc": loss_loc.detach(), **classifier_terms.terms}
-        if self.size_constraint:
+        if self.size_constraint.enabled:
             loss_size = size_barrier(mask, self.t)
             total = total + loss_size
             terms["loss_size"] = loss_size.detach()
@@ -369,17 +386,17 @@ class MinMaxEntropy(WSOLMethod):
             labels,
             self.localize,
             backward,
-            depth=self.erasing_depth,
-            slope=self.erasing_slope,
+            depth=self.erasing.depth,
+            slope=self.erasing.slope,
             loss_weight=self.loc_weight,
-            history_rule=self.erasing_history,
-            shrink_batch=self.erasing_shrink_batch,
+            history_rule=self.erasing.history,
+            shrink_batch=self.erasing.shrink_batch,
             localize_erased=self.localize_erased,
-            keep_first_graph=not self.detach_mask,
+            keep_first_graph=not self.mask.detach,
         )
-        mask = _through_first_step(result) if not self.detach_mask else result.accumulated_mask
+        mask = _through_first_step(result) if not self.mask.detach else result.accumulated_mask
         untrusted = result.accumulated_mask.flatten(start_dim=1).amax(dim=1) == 0
-        included = ~untrusted if self.exclude_untrusted else None
+        included = ~untrusted if self.erasing.exclude_untrusted else None
         classifier_terms = self._classifier_terms(images, labels, mask, included)
         total = classifier_terms.total
         if result.first_step_loss is not None:
@@ -414,9 +431,10 @@ class MinMaxEntropy(WSOLMethod):
     def on_train_epoch_end(self, epoch: int) -> None:
         """Advance σ (+sigma_step per epoch, ≤ sigma_max) and the log-barrier t (×t_growth, ≤ max_t)."""
         self.epoch = epoch + 1
-        sigma = self.sigma0 + self.sigma_step * self.epoch
-        self.sigma = sigma if self.sigma_max is None else min(sigma, self.sigma_max)
-        self.t = min(self.init_t * self.t_growth**self.epoch, self.max_t)
+        sigma = self.mask.sigma + self.mask.sigma_step * self.epoch
+        self.sigma = sigma if self.mask.sigma_max is None else min(sigma, self.mask.sigma_max)
+        size = self.size_constraint
+        self.t = min(size.init_t * size.t_growth**self.epoch, size.max_t)
 
     @torch.no_grad()
     def extra_state_for_checkpoint(self) -> dict[str, Any]:
@@ -454,11 +472,6 @@ def _through_first_step(result: ErasingResult) -> Tensor:
     accumulated, first = result.accumulated_mask, result.first_step_mask
     from_first = first.detach() >= accumulated
     return accumulated + torch.where(from_first, first - first.detach(), torch.zeros_like(first))
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
 
 
 def _images_labels(batch: Batch) -> tuple[Tensor, Tensor]:

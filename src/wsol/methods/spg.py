@@ -78,6 +78,7 @@ class FeatureTap(InsertedLayer):
 
 
 def conv_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Conv3×3 (padding 1) → ReLU."""
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(inplace=True))
 
 

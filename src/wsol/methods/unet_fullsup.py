@@ -19,10 +19,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
-from wsol.models import build_backbone, build_head
+from wsol.models import StagedBackbone, build_backbone, build_head
 
 
 def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Conv3×3 (padding 1, no bias) → BN → ReLU."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
         nn.BatchNorm2d(out_channels),
@@ -61,7 +62,7 @@ class UNetFullSup(WSOLMethod):
         self.backbone = build_backbone(
             backbone, large_feature_map=large_feature_map, weights=weights, **dict(backbone_options or {})
         )
-        if not callable(getattr(self.backbone, "stages", None)):
+        if not isinstance(self.backbone, StagedBackbone):
             raise ValueError(
                 f"unet_fullsup: backbone {backbone!r} has no stages(); use one that has (e.g. resnet)"
             )

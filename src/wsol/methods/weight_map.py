@@ -10,7 +10,7 @@ frozen network f:
   L1 norm per pixel), λ = 1.
 * **Method II** (paper's Eq. 2-4): f is first trained as a Siamese embedding network with the triplet loss
   (``phase="pretrain_siamese"``), then frozen while g minimises ``L_inner + L_outer + λ·R(M_a)``
-  (``phase="generator"``, ``siamese_checkpoint`` = the first phase's checkpoint).
+  (``phase="generator"``, ``siamese.checkpoint`` = the first phase's checkpoint).
 
 f is frozen: no parameter receives gradients and it stays in eval mode (BatchNorm statistics never move) even
 when the method is put in ``train()``, but gradients flow through it to g. Masking multiplies the *normalised*
@@ -23,16 +23,17 @@ evaluator and the engine (``docs/weight_map.md``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wsol.io import load_tensors
-from wsol.methods import build_method, is_registered
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
+from wsol.methods.checkpoint import load_checkpoint, read_checkpoint
+from wsol.methods.options import require, require_choice, require_integer, require_number, section
 from wsol.methods.triplets import sample_triplets, triplet_margin_loss
 from wsol.methods.weight_map_generator import WeightMapGenerator, build_generator
 from wsol.models import WSOLClassifier, build_backbone, build_classifier
@@ -41,8 +42,6 @@ Target = Literal["soft", "hard", "label"]
 _TARGETS = ("soft", "hard", "label")
 _METHODS = ("I", "II")
 _PHASES = ("generator", "pretrain_siamese")
-ENGINE_CHECKPOINT_KEY = "wsol"
-"""The engine's entry in its checkpoints (``wsol.training.module.CHECKPOINT_KEY``)."""
 
 
 def discrepancy(
@@ -113,61 +112,13 @@ class SiameseEmbedding(nn.Module):
         return torch.where(self.prototype_seen[None, :], -distance, torch.finfo(distance.dtype).min)
 
 
-def _torch_load(path: Path, what: str) -> Any:
-    try:
-        return load_tensors(path)
-    except ValueError as err:
-        raise ValueError(f"{what}: {err}") from None
-
-
 def _load_state_dict(path: str | Path, what: str) -> dict[str, Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what}: checkpoint {path} not found")
-    payload = _torch_load(path, what)
-    if isinstance(payload, Mapping) and "state_dict" in payload:
+    payload = read_checkpoint(Path(path), what=what)
+    if "state_dict" in payload:
         payload = payload["state_dict"]
     if not isinstance(payload, Mapping):
         raise ValueError(f"{what}: {path} holds {type(payload).__name__}, expected a state_dict")
     return dict(payload)
-
-
-def load_trained_method(path: str | Path, what: str = "checkpoint") -> WSOLMethod:
-    """Rebuild the method saved in a ``wsol train`` checkpoint, with its weights, on the CPU.
-
-    Reads the engine's format (Lightning's ``state_dict`` with keys ``method.*``, and the engine's ``"wsol"``
-    entry holding the run config and the number of classes) with ``weights_only=True``, so that this layer
-    does not import ``wsol.training``. ``what`` names the option in error messages.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what}: checkpoint {path} not found")
-    payload = _torch_load(path, what)
-    engine = payload.get(ENGINE_CHECKPOINT_KEY) if isinstance(payload, Mapping) else None
-    if not isinstance(engine, Mapping) or "state_dict" not in payload:
-        raise ValueError(
-            f"{what}: {path} was not written by `wsol train` (no {ENGINE_CHECKPOINT_KEY!r} entry)"
-        )
-    method_config = engine["config"]["method"]
-    if not is_registered(method_config.get("name")):
-        raise ValueError(
-            f"{what}: {path} names method {method_config.get('name')!r}, which is not a registered method; "
-            "a checkpoint may not name code to import"
-        )
-    # Pretrained-weight options only initialise a run; the checkpoint's tensors replace them (and rebuilding
-    # must not download ImageNet weights), as in ``wsol.training.inference``.
-    options = {k: (None if k == "weights" else v) for k, v in (method_config.get("options") or {}).items()}
-    method = build_method(method_config["name"], int(engine["num_classes"]), options)
-    prefix = "method."
-    state = {k[len(prefix) :]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
-    try:
-        method.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(
-            f"{what}: {path}: the weights do not match the method in its config: {err}"
-        ) from None
-    method.load_extra_state(engine.get("method_state") or {})
-    return method.eval()
 
 
 def _freeze(module: nn.Module) -> nn.Module:
@@ -175,22 +126,85 @@ def _freeze(module: nn.Module) -> nn.Module:
     return module.eval()
 
 
+@dataclass(frozen=True)
+class ClassifierSource:
+    """Where method I's frozen classifier f comes from (YAML ``method.options.classifier``): ``checkpoint``
+    (a ``wsol train`` checkpoint of a pooling-head run) or ``weights`` (a user's state_dict of
+    ``wsol.models.build_classifier(backbone, head, K)``), at most one of the two."""
+
+    checkpoint: str | None = None
+    weights: str | None = None
+    backbone: str = "resnet18"
+    head: str = "wgap"
+
+    def __post_init__(self) -> None:
+        for name in ("checkpoint", "weights"):
+            value = getattr(self, name)
+            require(value is None or isinstance(value, str), name, "null or a path", value)
+        if self.checkpoint is not None and self.weights is not None:
+            raise ValueError("checkpoint: give one of checkpoint and weights, not both")
+
+
+@dataclass(frozen=True)
+class SiameseOptions:
+    """Method II's Siamese f (YAML ``method.options.siamese``): ``backbone`` -> global average pooling ->
+    linear to ``embedding_dim``; class prototypes updated with ``prototype_momentum``. In phase ``generator``,
+    ``checkpoint`` is the ``phase="pretrain_siamese"`` run that trained it."""
+
+    checkpoint: str | None = None
+    backbone: str = "resnet18"
+    embedding_dim: int = 200
+    prototype_momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        checkpoint = self.checkpoint
+        require(checkpoint is None or isinstance(checkpoint, str), "checkpoint", "null or a path", checkpoint)
+        require_integer("embedding_dim", self.embedding_dim, 1)
+        momentum = self.prototype_momentum
+        in_range = isinstance(momentum, int | float) and 0.0 <= momentum < 1.0
+        require(in_range, "prototype_momentum", "a number in [0, 1)", momentum)
+
+
+@dataclass(frozen=True)
+class TripletOptions:
+    """Triplet losses of method II (YAML ``method.options.triplet``): ``margin`` of Eq. 2-4, and whether the
+    generator's loss uses L_inner (Eq. 3) and L_outer (Eq. 4)."""
+
+    margin: float = 1.0
+    use_inner: bool = True
+    use_outer: bool = True
+
+    def __post_init__(self) -> None:
+        require_number("margin", self.margin, low=0.0)
+        for name in ("use_inner", "use_outer"):
+            value = getattr(self, name)
+            require(isinstance(value, bool), name, "true or false", value)
+
+
 class WeightMapMethod(WSOLMethod):
     """Method I / II of Shaharabany & Wolf behind the :class:`WSOLMethod` protocol (registered as
     ``weight_map``).
 
-    The frozen classifier f comes from ``classifier`` (a module ``images -> logits``, e.g.
-    ``FrozenClassifier(wsol.models.build_classifier(...))``), ``classifier_checkpoint`` (a ``wsol train``
-    checkpoint of a pooling-head run) or ``classifier_weights`` (a user's state_dict of
-    ``build_classifier(classifier_backbone, classifier_head, K)``). Method II's Siamese f comes from
-    ``siamese_checkpoint`` (a ``phase="pretrain_siamese"`` run of this method); its class scores from the
-    classifier when one is given (the paper reports the same top-1 cls for both methods), otherwise from the
-    Siamese prototypes. ``weights`` (``"imagenet"`` or a ``.pth``) initialises the network the run trains:
-    g's ``encoder``, or the ``siamese_backbone`` in phase ``pretrain_siamese``. ``generator`` / ``siamese``
-    inject ready-made networks (tests, Python use). ``seed`` seeds the in-batch triplet draws.
+    The frozen classifier f is ``classifier``: a module ``images -> logits`` (e.g.
+    ``FrozenClassifier(wsol.models.build_classifier(...))``) or where to load it from
+    (:class:`ClassifierSource`). Method II's Siamese f is ``siamese``: a :class:`SiameseEmbedding` or its
+    :class:`SiameseOptions`; its class scores come from the classifier when one is given (the paper reports
+    the same top-1 cls for both methods), otherwise from the Siamese prototypes. ``triplet``:
+    :class:`TripletOptions`. ``weights`` (``"imagenet"`` or a ``.pth``) initialises the network the run
+    trains: g's ``encoder``, or the Siamese backbone in phase ``pretrain_siamese``. ``generator`` injects a
+    ready-made g (tests, Python use). ``seed`` seeds the in-batch triplet draws.
     """
 
-    def __init__(
+    RENAMED_OPTIONS: ClassVar[Mapping[str, str]] = {
+        **{f"classifier_{key}": f"classifier.{key}" for key in ("checkpoint", "weights", "backbone", "head")},
+        "siamese_checkpoint": "siamese.checkpoint",
+        "siamese_backbone": "siamese.backbone",
+        "embedding_dim": "siamese.embedding_dim",
+        "prototype_momentum": "siamese.prototype_momentum",
+        **{key: f"triplet.{key}" for key in ("margin", "use_inner", "use_outer")},
+    }
+
+    def __init__(  # noqa: PLR0913  one keyword per section or key of the YAML's method.options
         self,
         num_classes: int,
         *,
@@ -198,54 +212,35 @@ class WeightMapMethod(WSOLMethod):
         phase: Literal["generator", "pretrain_siamese"] = "generator",
         encoder: str = "resnet18",
         weights: str | None = None,
-        classifier: nn.Module | None = None,
-        classifier_checkpoint: str | None = None,
-        classifier_weights: str | None = None,
-        classifier_backbone: str = "resnet18",
-        classifier_head: str = "wgap",
+        classifier: nn.Module | ClassifierSource | Mapping[str, Any] | None = None,
+        siamese: SiameseEmbedding | SiameseOptions | Mapping[str, Any] | None = None,
+        triplet: TripletOptions | Mapping[str, Any] | None = None,
         target: Target = "soft",
         lambda_l1: float = 1.0,
-        siamese_checkpoint: str | None = None,
-        siamese_backbone: str = "resnet18",
-        embedding_dim: int = 200,
-        margin: float = 1.0,
-        use_inner: bool = True,
-        use_outer: bool = True,
-        prototype_momentum: float = 0.9,
         seed: int = 0,
         generator: WeightMapGenerator | None = None,
-        siamese: SiameseEmbedding | None = None,
     ) -> None:
         super().__init__(num_classes)
-        if method not in _METHODS:
-            raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
-        if phase not in _PHASES:
-            raise ValueError(f"phase: expected one of {_PHASES}, got {phase!r}")
+        require_choice("method", method, _METHODS)
+        require_choice("phase", phase, _PHASES)
         if phase == "pretrain_siamese" and method != "II":
             raise ValueError("phase='pretrain_siamese' belongs to method 'II'")
-        if target not in _TARGETS:
-            raise ValueError(f"target: expected one of {_TARGETS}, got {target!r}")
-        if lambda_l1 < 0 or margin < 0:
-            raise ValueError(f"lambda_l1 and margin must be >= 0, got {lambda_l1} and {margin}")
-        if not 0.0 <= prototype_momentum < 1.0:
-            raise ValueError(f"prototype_momentum: expected in [0, 1), got {prototype_momentum}")
+        require_choice("target", target, _TARGETS)
+        require_number("lambda_l1", lambda_l1, low=0.0)
         self.method = method
         self.phase = phase
         self.target: Target = target
         self.lambda_l1 = float(lambda_l1)
-        self.margin = float(margin)
-        self.use_inner = bool(use_inner)
-        self.use_outer = bool(use_outer)
-        self.prototype_momentum = float(prototype_momentum)
+        self.triplet = section(TripletOptions, triplet, "triplet")
+        injected = siamese if isinstance(siamese, SiameseEmbedding) else None
+        self.siamese_options = section(SiameseOptions, None if injected else siamese, "siamese")
         self._triplet_generator = torch.Generator().manual_seed(seed)
 
-        self.classifier = self._resolve_classifier(
-            classifier, classifier_checkpoint, classifier_weights, classifier_backbone, classifier_head
-        )
+        self.classifier = self._resolve_classifier(classifier)
         if method == "I" and self.classifier is None:
             raise ValueError(
-                "method 'I' needs the frozen classifier f: set classifier_checkpoint (a `wsol train` "
-                "checkpoint) or classifier_weights (+ classifier_backbone, classifier_head)"
+                "method 'I' needs the frozen classifier f: set method.options.classifier.checkpoint (a `wsol "
+                "train` checkpoint) or method.options.classifier.weights (+ classifier.backbone, .head)"
             )
         if self.classifier is not None:
             _freeze(self.classifier)
@@ -253,11 +248,7 @@ class WeightMapMethod(WSOLMethod):
         self.siamese: SiameseEmbedding | None = None
         self.generator: WeightMapGenerator | None = None
         if method == "II":
-            if siamese is None:
-                siamese = self._resolve_siamese(
-                    siamese_checkpoint, siamese_backbone, weights, embedding_dim, num_classes
-                )
-            self.siamese = siamese
+            self.siamese = injected if injected is not None else self._resolve_siamese(weights, num_classes)
             if phase == "generator":
                 _freeze(self.siamese)
         if phase == "generator":
@@ -265,69 +256,56 @@ class WeightMapMethod(WSOLMethod):
 
     # ------------------------------------------------------------------ construction helpers
     def _resolve_classifier(
-        self,
-        classifier: nn.Module | None,
-        checkpoint: str | None,
-        weights: str | None,
-        backbone: str,
-        head: str,
+        self, classifier: nn.Module | ClassifierSource | Mapping[str, Any] | None
     ) -> nn.Module | None:
-        given = [
-            name
-            for name, value in (
-                ("classifier", classifier),
-                ("classifier_checkpoint", checkpoint),
-                ("classifier_weights", weights),
-            )
-            if value is not None
-        ]
-        if len(given) > 1:
-            raise ValueError(
-                f"give one of classifier, classifier_checkpoint, classifier_weights; got {given}"
-            )
-        if classifier is not None:
+        if isinstance(classifier, nn.Module):
             return classifier
-        if checkpoint is not None:
-            trained = load_trained_method(checkpoint, "classifier_checkpoint")
+        source = section(ClassifierSource, classifier, "classifier")
+        if source.checkpoint is not None:
+            trained = load_checkpoint(source.checkpoint, "classifier.checkpoint").method
             net = getattr(trained, "classifier", None)
             if not isinstance(net, WSOLClassifier):
                 raise ValueError(
-                    f"classifier_checkpoint: {checkpoint} holds a {type(trained).__name__} without a "
+                    f"classifier.checkpoint: {source.checkpoint} holds a {type(trained).__name__} without a "
                     "WSOLClassifier `classifier`; expected a pooling-head run (method 'cam')"
                 )
             return FrozenClassifier(net)
-        if weights is not None:
-            state = _load_state_dict(weights, "classifier_weights")
-            net = build_classifier(backbone, head, self.num_classes)
-            try:
-                net.load_state_dict(state)
-            except RuntimeError as err:
-                raise ValueError(
-                    f"classifier_weights: {weights} does not match {backbone} + {head} (expected the "
-                    f"state_dict of wsol.models.build_classifier({backbone!r}, {head!r}, "
-                    f"{self.num_classes})): {str(err).splitlines()[0]}"
-                ) from None
-            return FrozenClassifier(net)
+        if source.weights is not None:
+            return FrozenClassifier(self._classifier_from_weights(source))
         return None
 
-    def _resolve_siamese(
-        self, checkpoint: str | None, backbone: str, weights: str | None, embedding_dim: int, num_classes: int
-    ) -> SiameseEmbedding:
-        if self.phase == "pretrain_siamese":
-            return SiameseEmbedding(build_backbone(backbone, weights=weights), num_classes, embedding_dim)
-        if checkpoint is None:
+    def _classifier_from_weights(self, source: ClassifierSource) -> WSOLClassifier:
+        assert source.weights is not None
+        state = _load_state_dict(source.weights, "classifier.weights")
+        net = build_classifier(source.backbone, source.head, self.num_classes)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as err:
             raise ValueError(
-                "method 'II', phase 'generator' needs siamese_checkpoint: the checkpoint of a "
+                f"classifier.weights: {source.weights} does not match {source.backbone} + {source.head} "
+                f"(expected the state_dict of wsol.models.build_classifier({source.backbone!r}, "
+                f"{source.head!r}, {self.num_classes})): {str(err).splitlines()[0]}"
+            ) from None
+        return net
+
+    def _resolve_siamese(self, weights: str | None, num_classes: int) -> SiameseEmbedding:
+        options = self.siamese_options
+        if self.phase == "pretrain_siamese":
+            backbone = build_backbone(options.backbone, weights=weights)
+            return SiameseEmbedding(backbone, num_classes, options.embedding_dim)
+        if options.checkpoint is None:
+            raise ValueError(
+                "method 'II', phase 'generator' needs method.options.siamese.checkpoint: the checkpoint of a "
                 "phase='pretrain_siamese' run"
             )
-        trained = load_trained_method(checkpoint, "siamese_checkpoint")
-        siamese = getattr(trained, "siamese", None)
-        if not isinstance(siamese, SiameseEmbedding):
+        trained = load_checkpoint(options.checkpoint, "siamese.checkpoint").method
+        embedding = getattr(trained, "siamese", None)
+        if not isinstance(embedding, SiameseEmbedding):
             raise ValueError(
-                f"siamese_checkpoint: {checkpoint} is not a weight_map run with method 'II', "
+                f"siamese.checkpoint: {options.checkpoint} is not a weight_map run with method 'II', "
                 "phase 'pretrain_siamese'"
             )
-        return siamese
+        return embedding
 
     # ------------------------------------------------------------------ protocol
     def train(self, mode: bool = True) -> WeightMapMethod:
@@ -397,17 +375,17 @@ class WeightMapMethod(WSOLMethod):
         foreground = self.siamese(images * maps)
         zero = maps.sum() * 0.0
         inner = zero
-        if self.use_inner:
+        if self.triplet.use_inner:
             background = self.siamese(images * (1.0 - maps))
-            inner = inner_triplet_loss(full, foreground, background, self.margin)
+            inner = inner_triplet_loss(full, foreground, background, self.triplet.margin)
         outer = zero
-        if self.use_outer:
+        if self.triplet.use_outer:
             triplets = sample_triplets(labels, self._triplet_generator)
             outer = triplet_margin_loss(
                 foreground[triplets.anchor],
                 foreground[triplets.positive],
                 foreground[triplets.negative],
-                self.margin,
+                self.triplet.margin,
             )
         r = maps.mean()
         total = inner + outer + self.lambda_l1 * r
@@ -423,9 +401,9 @@ class WeightMapMethod(WSOLMethod):
             embeddings[triplets.anchor],
             embeddings[triplets.positive],
             embeddings[triplets.negative],
-            self.margin,
+            self.triplet.margin,
         )
-        self.siamese.update_prototypes(embeddings.detach(), labels, self.prototype_momentum)
+        self.siamese.update_prototypes(embeddings.detach(), labels, self.siamese_options.prototype_momentum)
         return LossOutput(loss, {"loss": loss.detach(), "triplets": torch.tensor(float(len(triplets)))})
 
     def extra_state_for_checkpoint(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from wsol.registry import lazy_exports
 _EXPORTS = {
     "BACKBONES": "wsol.models.backbones",
     "Backbone": "wsol.models.backbones",
+    "StagedBackbone": "wsol.models.backbones",
     "build_backbone": "wsol.models.backbones",
     "WSOLClassifier": "wsol.models.classifier",
     "build_classifier": "wsol.models.classifier",

@@ -18,11 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wsol.models.backbones.base import StagedBackbone
+
 PROBE_SIZE = 64
 """Side of the dry-run image used to find each stage's channels and scale."""
 
 
 def conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
+    """Conv3×3 (padding 1, no bias) → BN → ReLU, as a list of layers."""
     return [
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
         nn.BatchNorm2d(out_channels),
@@ -116,7 +119,7 @@ class UNetDecoder(nn.Module):
 @torch.no_grad()
 def probe_stages(backbone: nn.Module, size: int = PROBE_SIZE) -> list[tuple[int, int, int]]:
     """(channels, height, width) of each map of ``backbone.stages`` on a ``size``² image (eval mode)."""
-    if not callable(getattr(backbone, "stages", None)):
+    if not isinstance(backbone, StagedBackbone):
         raise TypeError(
             f"backbone {type(backbone).__name__} has no stages(x): the decoder needs its intermediate maps"
         )

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from wsol.evaluation.catalogue import comparison_metrics
 from wsol.evaluation.per_image import PerImageStats
 from wsol.evaluation.pixel import pxap
 from wsol.evaluation.protocol import METRICS_FILE, PER_IMAGE_FILE, headline_indices
@@ -41,17 +42,8 @@ class Column:
     per_image: str | None = None
 
 
-COLUMNS = (
-    Column("top1_err", "classification error %", per_image="top1_err"),
-    Column("pxap", "PxAP", per_image="pxap"),
-    Column("max_box_acc_v2", "MaxBoxAccV2", tau=True, per_image="max_box_acc_v2"),
-    Column("gt_known_loc", "GT-known loc %", tau=True, per_image="box_acc@50"),
-    Column("top1_loc", "top-1 loc %", tau=True),
-    Column("f1_pos_best", "F1⁺ %", tau=True, per_image="f1_pos_best"),
-    Column("f1_neg_best", "F1⁻ %", tau=True, per_image="f1_neg_best"),
-    Column("f1_pos", "F1⁺ % at the fixed τ", per_image="f1_pos"),
-    Column("f1_neg", "F1⁻ % at the fixed τ", per_image="f1_neg"),
-)
+COLUMNS = tuple(Column(m.name, m.title, m.tau, m.per_image) for m in comparison_metrics())
+"""The compared metrics, from the metric catalogue (``wsol.evaluation.catalogue``)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +71,7 @@ def evaluation_dir(path: Path) -> Path:
 
 
 def load_run(path: Path) -> Run:
+    """A run's evaluation (``metrics.json``, per-image statistics when present) from its folder."""
     folder = evaluation_dir(path)
     try:
         metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
@@ -101,6 +94,7 @@ def metric_value(metrics: dict[str, Any], column: Column, oracle: bool = False) 
 
 
 def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Runs grouped by label (one method, several seeds), in the order met."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
         groups.setdefault(run.label, []).append(run)

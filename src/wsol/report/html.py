@@ -29,7 +29,7 @@ from wsol.evaluation.maps_io import load_scoremap, scoremap_path
 from wsol.evaluation.protocol import headline_indices
 from wsol.io import atomic_write_bytes, atomic_write_text
 from wsol.report.compare import COLUMNS, Run, compare, group_runs, per_image_values
-from wsol.report.overlay import draw_overlay, save_png
+from wsol.report.overlay import OverlayStyle, draw_overlay, save_png
 
 THUMBNAIL_MIN_SIDE = 128
 _SCRIPT = """
@@ -149,6 +149,7 @@ def _seeds(seeds: Sequence[int | None]) -> str:
 
 
 def metrics_tables(document: dict[str, Any]) -> str:
+    """HTML tables of the comparison document: mean ± sd per method and column."""
     heads = ['<th class="text">method</th>', '<th class="text">seeds</th>']
     for column in COLUMNS:
         heads.append(f"<th>{_esc(column.title)}{' (val τ)' if column.tau else ''}</th>")
@@ -238,7 +239,9 @@ def draw_image(run: Run, truth: _Truth, image_id: str, taus: dict[str, float]) -
     height, width = scoremap.shape
     image = cv2.resize(read_image(truth.image_root / image_id), (width, height), interpolation=cv2.INTER_AREA)
     boxes = _largest_box(scoremap >= taus["box"])
-    panel = draw_overlay(image, scoremap, scoremap >= taus["pixel"], boxes, box_color=(255, 255, 0))
+    panel = draw_overlay(
+        image, scoremap, scoremap >= taus["pixel"], boxes, OverlayStyle(box_color=(255, 255, 0))
+    )
     if record.mask_paths:
         gt = np.any([read_mask(truth.mask_root / name) for name in record.mask_paths], axis=0)
         gt = cv2.resize(gt.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
@@ -329,6 +332,7 @@ def _extremes(
 
 
 def provenance_section(runs: Sequence[Run]) -> str:
+    """HTML section with each run's provenance record."""
     parts = []
     for run in runs:
         record = json.dumps(run.metrics.get("provenance"), indent=2, sort_keys=True, default=str)

@@ -1,4 +1,7 @@
-"""Atomic, ``weights_only``-safe checkpoints and the frequent ``last.ckpt`` behind ``wsol train --resume``."""
+"""Atomic, ``weights_only``-safe checkpoints and the frequent ``last.ckpt`` behind ``wsol train --resume``.
+
+Reading is :mod:`wsol.methods.checkpoint`'s (``read_checkpoint``), shared with the layers below.
+"""
 
 from __future__ import annotations
 
@@ -14,25 +17,10 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 
-from wsol.io import load_tensors
+from wsol.methods.checkpoint import read_checkpoint
 
 LAST_NAME = "last.ckpt"
 BEST_NAME = "best.ckpt"
-
-
-def read_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """``torch.load(weights_only=True)`` with errors that name the file and what was expected."""
-    path = Path(path)
-    if path.is_dir():
-        raise FileNotFoundError(
-            f"{path}: is a folder; expected a checkpoint file (e.g. RUN/checkpoints/best.ckpt)"
-        )
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    checkpoint = load_tensors(path, map_location)
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f"{path}: expected a checkpoint dictionary, got {type(checkpoint).__name__}")
-    return checkpoint
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

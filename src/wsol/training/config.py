@@ -18,17 +18,11 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-SELECTION_MODES: dict[str, str] = {
-    "val/error": "min",
-    "val/pxap": "max",
-    "val/max_box_acc_v2": "max",
-    "val/max_box_acc_v1": "max",
-    "val/f1_pos": "max",
-    "val/f1_neg": "max",
-    "val/miou": "max",
-    "val/s_score": "max",
-}
-"""Model-selection keys accepted by ``trainer.select_on`` and whether lower or higher is better."""
+from wsol.evaluation.catalogue import selection_modes
+
+SELECTION_MODES: dict[str, str] = selection_modes()
+"""Model-selection keys accepted by ``trainer.select_on`` and whether lower or higher is better (from the
+metric catalogue, ``wsol.evaluation.catalogue``)."""
 
 SELECTION_TIES = ("earliest", "latest")
 """``trainer.select_ties``: which epoch wins when the selection value ties the best so far."""
@@ -70,7 +64,8 @@ class DataConfig:
 
 @dataclass
 class MethodConfig:
-    """``name`` is a key of ``wsol.methods.METHODS`` (or ``package.module:Class``); ``options`` its kwargs."""
+    """``name`` is a key of ``wsol.methods.METHODS`` (or ``package.module:Class``); ``options`` its keyword
+    arguments, sections of a method's typed options as nested mappings (``options.erasing.depth``)."""
 
     name: str = "cam"
     options: dict[str, Any] = field(default_factory=dict)
@@ -191,6 +186,7 @@ def validate_config(config: DictConfig) -> None:
             raise ValueError(
                 f"trainer.{key}: expected null, a number of batches or a fraction in (0, 1], got {value!r}"
             )
+    check_method_options(config)
     if config.data.sampler not in (None, "class_balanced"):
         raise ValueError(f"data.sampler: expected null or 'class_balanced', got {config.data.sampler!r}")
     if config.optim.name not in ("sgd", "adam"):
@@ -200,6 +196,16 @@ def validate_config(config: DictConfig) -> None:
             "optim: expected lr > 0, step_size >= 1 and 0 < gamma <= 1, got "
             f"lr={config.optim.lr}, step_size={config.optim.step_size}, gamma={config.optim.gamma}"
         )
+
+
+def check_method_options(config: DictConfig) -> None:
+    """Refuse ``method.options`` keys that a registered method renamed (its ``RENAMED_OPTIONS``), naming the
+    new key: ``erasing_depth was renamed: use method.options.erasing.depth``."""
+    from wsol.methods import is_registered, method_class
+    from wsol.methods.options import reject_renamed
+
+    if is_registered(config.method.name):
+        reject_renamed(config.method.options, method_class(config.method.name).RENAMED_OPTIONS)
 
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"

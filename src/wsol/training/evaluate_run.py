@@ -26,13 +26,8 @@ from wsol.evaluation import parity as ref
 from wsol.evaluation.export import COCO_FILE, ImagePrediction, write_coco, write_map, write_mask
 from wsol.evaluation.protocol import at_validation_tau, tau_indices, write_evaluation
 from wsol.evaluation.provenance import provenance_record
-from wsol.training.inference import (
-    LoadedCheckpoint,
-    _predict,
-    eval_transform,
-    load_checkpoint_full,
-    mask_boxes,
-)
+from wsol.methods.checkpoint import LoadedCheckpoint, load_checkpoint
+from wsol.training.inference import _predict, eval_transform, mask_boxes
 
 PREDICTIONS_DIR = "predictions"
 
@@ -108,7 +103,7 @@ class _Exporter:
 def evaluate_run(request: EvaluationRequest) -> tuple[dict[str, Any], EvaluationResult]:
     """Evaluate, write the output folder (module docstring); returns the ``metrics.json`` payload and the
     test split's result."""
-    loaded = load_checkpoint_full(request.checkpoint)
+    loaded = load_checkpoint(request.checkpoint)
     val_result: EvaluationResult | None = None
     if request.val_split is not None and request.val_split != request.split:
         val_result = _evaluate(loaded, request, request.val_split, replace(request.config, per_image=False))

@@ -1,14 +1,12 @@
-"""Using a trained checkpoint: load it safely, localize images, evaluate a dataset split.
-
-Checkpoints are read with ``torch.load(weights_only=True)``; the method is rebuilt from the config stored in
-the checkpoint (pretrained-weight options are dropped: the checkpoint's tensors replace them).
+"""Using a trained checkpoint (loaded by :func:`wsol.methods.checkpoint.load_checkpoint`): localize images,
+evaluate a dataset split.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,81 +20,8 @@ from wsol.data.dataset import WSOLDataset, collate
 from wsol.data.images import read_image
 from wsol.data.transforms import JointTransform, TransformConfig, build_transforms
 from wsol.io import atomic_write_text
-from wsol.methods import ENTRY_POINT_GROUP, METHODS, is_registered
 from wsol.methods.base import Prediction, WSOLMethod
-from wsol.training.checkpoint import read_checkpoint
-from wsol.training.module import CHECKPOINT_KEY
-from wsol.training.run import instantiate_method
-
-
-@dataclass
-class LoadedCheckpoint:
-    """A method in eval mode plus what the run knew: its config and class names."""
-
-    method: WSOLMethod
-    config: dict[str, Any]
-    class_names: list[str] = field(default_factory=list)
-
-
-def load_checkpoint(path: Path) -> tuple[WSOLMethod, dict[str, Any]]:
-    """``(method in eval mode, run config)`` from a ``wsol train`` checkpoint (``weights_only=True``)."""
-    loaded = load_checkpoint_full(path)
-    return loaded.method, loaded.config
-
-
-def load_checkpoint_full(path: Path) -> LoadedCheckpoint:
-    """Like :func:`load_checkpoint`, also returning the class names stored at training time."""
-    path = Path(path)
-    checkpoint = read_checkpoint(path)
-    state = checkpoint.get(CHECKPOINT_KEY)
-    if not isinstance(state, dict) or "config" not in state or "state_dict" not in checkpoint:
-        raise ValueError(
-            f"{path}: not a `wsol train` checkpoint (no {CHECKPOINT_KEY!r} entry or no state_dict)"
-        )
-    config = state["config"]
-    name, num_classes, options = stored_method(path, state)
-    method = instantiate_method(name, num_classes, options)
-    prefix = "method."
-    weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
-    try:
-        method.load_state_dict(weights)
-    except RuntimeError as err:
-        raise ValueError(f"{path}: the weights do not match the method in its config: {err}") from None
-    method.load_extra_state(state.get("method_state", {}))
-    method.eval()
-    return LoadedCheckpoint(method, config, list(state.get("class_names", [])))
-
-
-def stored_method(path: Path, state: Mapping[str, Any]) -> tuple[str, int, dict[str, Any]]:
-    """``(name, number of classes, options)`` of the method a checkpoint's engine entry describes.
-
-    The name must be a registered method (``wsol.methods``: the registry or an installed entry point): a
-    ``module:Class`` path is taken from the user's own config only, never from a file being loaded, and is
-    refused here before anything is imported. Pretrained-weight options are dropped (the checkpoint's tensors
-    replace them).
-    """
-    config = state.get("config")
-    method = config.get("method") if isinstance(config, Mapping) else None
-    name = method.get("name") if isinstance(method, Mapping) else None
-    options = (method.get("options") or {}) if isinstance(method, Mapping) else None
-    num_classes = state.get("num_classes")
-    valid_count = type(num_classes) is int and num_classes >= 1
-    if not isinstance(name, str) or not isinstance(options, Mapping) or not valid_count:
-        raise ValueError(
-            f"{path}: malformed {CHECKPOINT_KEY!r} entry (expected config.method.name, config.method.options "
-            "and a positive integer num_classes, as `wsol train` writes them)"
-        )
-    if not is_registered(name):
-        raise ValueError(
-            f"{path}: the checkpoint names method {name!r}, which is not a registered method "
-            f"({', '.join(sorted(METHODS))} or an installed {ENTRY_POINT_GROUP!r} entry point); "
-            "a checkpoint may not name code to import (a `module:Class` method is taken only from your own "
-            "config); refused before importing anything"
-        )
-    options = dict(options)
-    if options.get("weights") is not None:
-        options["weights"] = None
-    return name, num_classes, options
+from wsol.methods.checkpoint import LoadedCheckpoint, load_checkpoint
 
 
 def eval_transform(config: Mapping[str, Any]) -> JointTransform:
@@ -256,7 +181,8 @@ def evaluate_checkpoint(
     ``cam`` selects a post-hoc extractor of ``wsol.cams`` on the method's classifier; ``None`` uses the
     method's own maps. Writes ``out_dir/metrics.json`` and returns the ``EvaluationResult``.
     """
-    method, run_config = load_checkpoint(checkpoint)
+    loaded = load_checkpoint(checkpoint)
+    method, run_config = loaded.method, loaded.config
     dataset = WSOLDataset(Path(data_root), split, eval_transform(run_config))
     if dataset.num_classes != method.num_classes:
         raise ValueError(

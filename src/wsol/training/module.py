@@ -21,26 +21,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from wsol.evaluation.catalogue import logged_metrics
 from wsol.methods.base import Batch, WSOLMethod
+from wsol.methods.checkpoint import CHECKPOINT_KEY
 from wsol.training.checkpoint import LastCheckpoint
 
-CHECKPOINT_KEY = "wsol"
 """Key of the engine's own entry in a checkpoint (config, number of classes, method state, RNG states)."""
 
 
-LOGGED_METRICS = (
-    "max_box_acc_v1",
-    "max_box_acc_v2",
-    "pxap",
-    "f1_pos",
-    "f1_neg",
-    "iou_pos",
-    "miou",
-    "f1_pos_best",
-    "f1_neg_best",
-    "s_score",
-)
-"""Scalar fields of ``EvaluationResult`` logged as ``val/<name>`` and ``test/<name>`` (plus ``error``)."""
+LOGGED_METRICS = logged_metrics()
+"""Scalar fields of ``EvaluationResult`` logged as ``val/<name>`` and ``test/<name>`` (plus ``error``), from
+the metric catalogue (``wsol.evaluation.catalogue``)."""
 
 
 class NonFiniteLossError(RuntimeError):

@@ -18,9 +18,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from wsol.data.dataset import WSOLDataset, collate
 from wsol.methods import WSOLMethod
+from wsol.methods.checkpoint import load_checkpoint, read_checkpoint
 from wsol.methods.minmax_entropy import MinMaxEntropy
-from wsol.training.checkpoint import AtomicCheckpointIO, read_checkpoint
-from wsol.training.inference import eval_transform, load_checkpoint
+from wsol.training.checkpoint import AtomicCheckpointIO
+from wsol.training.inference import eval_transform
 from wsol.training.run import resolve_data_root
 
 __all__ = ["clean_forward", "recalibrate_batchnorm", "recalibrate_checkpoint"]
@@ -75,7 +76,8 @@ def recalibrate_checkpoint(
     """Recalibrate the BatchNorm statistics of a ``wsol train`` checkpoint on clean training images of
     ``data_root`` (default: the run's own data) and write the result to ``out`` (atomically). Returns the
     number of images used."""
-    method, config = load_checkpoint(checkpoint)
+    loaded = load_checkpoint(checkpoint)
+    method, config = loaded.method, loaded.config
     root = Path(data_root) if data_root is not None else resolve_data_root(config["data"])
     dataset: Dataset[Any] = WSOLDataset(root, "train", eval_transform(config))
     if max_images is not None:

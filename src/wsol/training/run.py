@@ -28,17 +28,18 @@ from wsol.data.size_policy import resolve_size_policy
 from wsol.data.splits import require_disjoint_splits
 from wsol.io import atomic_write_text
 from wsol.methods import WSOLMethod, build_method, is_registered
+from wsol.methods.checkpoint import CHECKPOINT_KEY, current_options, read_checkpoint
+from wsol.methods.options import pretrained_weights
 from wsol.training.checkpoint import (
     BEST_NAME,
     LAST_NAME,
     AtomicCheckpointIO,
     BestCheckpoint,
     LastCheckpoint,
-    read_checkpoint,
 )
 from wsol.training.config import SELECTION_MODES, load_config, read_yaml, to_plain
 from wsol.training.datamodule import WSOLDataModule
-from wsol.training.module import CHECKPOINT_KEY, WSOLLightningModule
+from wsol.training.module import WSOLLightningModule
 from wsol.training.run_folder import locked_run_folder, new_run_folder
 
 RUN_DIR_ENV = "WSOL_RUN_DIR"
@@ -83,7 +84,7 @@ def pretrained_normalization(method: WSOLMethod, options: Mapping[str, Any]) -> 
     ``(pixel − 127) / 128``; torchvision's: ImageNet statistics); ``{}`` without ImageNet weights."""
     from wsol.models import Backbone
 
-    if options.get("weights") != "imagenet":
+    if pretrained_weights(options) != "imagenet":
         return {}
     backbone = next((module for module in method.modules() if isinstance(module, Backbone)), None)
     if backbone is None:
@@ -363,6 +364,10 @@ def train_from_cli(config_path: Path | None, overrides: Sequence[str], resume: P
         raise FileNotFoundError(f"{saved}: not a run folder of `wsol train` (no {CONFIG_FILE})")
     base = OmegaConf.to_container(read_yaml(saved), resolve=True)
     assert isinstance(base, dict)
+    saved_method = base.get("method") or {}
+    if is_registered(saved_method.get("name")):  # a run saved before options were renamed resumes
+        options = current_options(saved_method["name"], saved_method.get("options") or {})
+        base["method"] = {**saved_method, "options": options}
     config = load_config(config_path, overrides, base=base)
     name = config.method.name
     if not is_registered(name) and f"method.name={name}" not in [o.replace(" ", "") for o in overrides]:

@@ -225,106 +225,161 @@ def run_import(
     scan = importer.scan()
     if not scan.images:
         raise SourceLayoutError(f"{importer.name}: no image listed in the source {importer.src}")
+    _check_mask_owners(importer, scan)
+    log = _ImportLog(warnings=list(scan.warnings))
+    splits: dict[str, list[ImageRecord]] = {split: [] for split in SPLIT_ORDER}
+    with atomic_directory(out, check=check) as tmp:
+        for item in tqdm(scan.images, desc=f"import {importer.name}", unit="img", disable=not progress):
+            record = _import_image(importer, item, tmp, copy=copy, log=log)
+            if record is not None:
+                splits.setdefault(item.split, []).append(record)
+        kept = _kept_splits(importer, scan, splits, log.skipped)
+        write_dataset(tmp, _dataset_info(importer, scan, kept, copy=copy, skipped=log.skipped), kept)
+    return ImportReport(
+        out=out,
+        name=importer.name,
+        counts={split: len(records) for split, records in kept.items()},
+        skipped=log.skipped,
+        warnings=log.warnings,
+    )
+
+
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+@dataclass
+class _ImportLog:
+    """Images left out (path, reason) and warnings, in the order the import met them."""
+
+    warnings: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _mask_sources(item: SourceImage) -> list[MaskSource]:
+    """The item's masks, then its ignore mask when it has one."""
+    return [*item.masks, *([item.ignore] if item.ignore is not None else [])]
+
+
+def _check_mask_owners(importer: Importer, scan: SourceScan) -> None:
+    """Raise when two images would write the same mask file."""
     owners: dict[str, str] = {}
     for item in scan.images:
-        for source in [*item.masks, *([item.ignore] if item.ignore is not None else [])]:
+        for source in _mask_sources(item):
             owner = owners.setdefault(source.out_name, item.image_id)
             if owner != item.image_id:
                 raise SourceLayoutError(
                     f"{importer.name}: images {owner!r} and {item.image_id!r} would both write mask "
                     f"{source.out_name!r}"
                 )
-    skipped: list[tuple[str, str]] = []
-    warnings = list(scan.warnings)
-    splits: dict[str, list[ImageRecord]] = {split: [] for split in SPLIT_ORDER}
-    with atomic_directory(out, check=check) as tmp:
-        for item in tqdm(scan.images, desc=f"import {importer.name}", unit="img", disable=not progress):
-            try:
-                width, height = probe_image(item.path, full_decode=importer.full_decode)
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-                skipped.append((str(item.path), f"image does not decode: {err}"))
-                continue
-            mask_files: list[tuple[str, bytes]] = []
-            union = np.zeros((height, width), np.int64)
-            try:
-                sources = [*item.masks, *([item.ignore] if item.ignore is not None else [])]
-                for source in sources:
-                    if not source.path.is_file():
-                        raise FileNotFoundError(f"mask {source.path} not found")
-                    labels = source.reader(source.path)
-                    if labels.shape != (height, width):
-                        warnings.append(
-                            f"{source.path}: mask is {labels.shape[1]}x{labels.shape[0]}, image is "
-                            f"{width}x{height}; resized (nearest)"
-                        )
-                        labels = _fit_mask(labels, width, height)
-                    mask_files.append((source.out_name, encode_mask_png(labels, binary=source.binary)))
-                    if source is not item.ignore:
-                        union = np.maximum(union, labels)
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-                skipped.append((str(item.path), f"mask does not decode: {err}"))
-                continue
-            boxes = []
-            for box in item.boxes:
-                clipped = _clip_box(box, width, height)
-                if clipped is None:
-                    warnings.append(
-                        f"{item.image_id}: box {box} lies outside the {width}x{height} image; dropped"
-                    )
-                else:
-                    boxes.append(clipped)
-            extra_boxes = list(item.extra_boxes)
-            if importer.mask_boxes is not None and item.masks and not boxes:
-                boxes = component_boxes(union, importer.mask_boxes)
-                whole = object_box(union)
-                extra_boxes += [(OBJECT_BOX, whole)] if whole is not None else []
-            for name, data in mask_files:
-                target = tmp / "masks" / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            if copy:
-                target = tmp / "images" / item.image_id
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(item.path, target)
-            mask_names = [source.out_name for source in item.masks]
-            splits.setdefault(item.split, []).append(
-                ImageRecord(
-                    image_id=item.image_id,
-                    label=item.label,
-                    width=width,
-                    height=height,
-                    boxes=tuple(boxes),
-                    mask_paths=tuple(mask_names),
-                    ignore_path=item.ignore.out_name if item.ignore is not None else None,
-                    extra_boxes=tuple(extra_boxes),
-                )
+
+
+def _import_image(
+    importer: Importer, item: SourceImage, tmp: Path, *, copy: bool, log: _ImportLog
+) -> ImageRecord | None:
+    """Decode one image and its masks, write its files under ``tmp``; ``None`` (logged) when it fails."""
+    try:
+        width, height = probe_image(item.path, full_decode=importer.full_decode)
+    except _DECODE_ERRORS as err:
+        log.skipped.append((str(item.path), f"image does not decode: {err}"))
+        return None
+    try:
+        mask_files, union = _read_masks(item, width, height, log.warnings)
+    except _DECODE_ERRORS as err:
+        log.skipped.append((str(item.path), f"mask does not decode: {err}"))
+        return None
+    boxes = _clipped_boxes(item, width, height, log.warnings)
+    extra_boxes = list(item.extra_boxes)
+    if importer.mask_boxes is not None and item.masks and not boxes:
+        boxes = component_boxes(union, importer.mask_boxes)
+        whole = object_box(union)
+        extra_boxes += [(OBJECT_BOX, whole)] if whole is not None else []
+    for name, data in mask_files:
+        target = tmp / "masks" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    if copy:
+        target = tmp / "images" / item.image_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(item.path, target)
+    return ImageRecord(
+        image_id=item.image_id,
+        label=item.label,
+        width=width,
+        height=height,
+        boxes=tuple(boxes),
+        mask_paths=tuple(source.out_name for source in item.masks),
+        ignore_path=item.ignore.out_name if item.ignore is not None else None,
+        extra_boxes=tuple(extra_boxes),
+    )
+
+
+def _read_masks(
+    item: SourceImage, width: int, height: int, warnings: list[str]
+) -> tuple[list[tuple[str, bytes]], np.ndarray]:
+    """PNG bytes of each mask (fitted to the image) and the union of the object masks (ignore excluded)."""
+    mask_files: list[tuple[str, bytes]] = []
+    union = np.zeros((height, width), np.int64)
+    for source in _mask_sources(item):
+        if not source.path.is_file():
+            raise FileNotFoundError(f"mask {source.path} not found")
+        labels = source.reader(source.path)
+        if labels.shape != (height, width):
+            warnings.append(
+                f"{source.path}: mask is {labels.shape[1]}x{labels.shape[0]}, image is "
+                f"{width}x{height}; resized (nearest)"
             )
-        empty = [split for split, records in splits.items() if not records]
-        expected = {item.split for item in scan.images}
-        missing = [split for split in empty if split in expected]
-        if missing:
-            raise SourceLayoutError(
-                f"{importer.name}: no image of split(s) {missing} could be imported from {importer.src} "
-                f"({len(skipped)} left out; first: {skipped[0] if skipped else 'none'})"
-            )
-        kept = {
-            split: sorted(records, key=lambda r: r.image_id) for split, records in splits.items() if records
-        }
-        info = DatasetInfo(
-            name=importer.name,
-            num_classes=len(scan.class_names),
-            splits=list(kept),
-            image_root="images" if copy else str(scan.image_root),
-            mask_root="masks",
-            class_names=list(scan.class_names),
-            extra={**scan.extra, "importer": importer.name, "skipped": [list(entry) for entry in skipped]},
-            no_object_classes=list(scan.no_object_classes),
+            labels = _fit_mask(labels, width, height)
+        mask_files.append((source.out_name, encode_mask_png(labels, binary=source.binary)))
+        if source is not item.ignore:
+            union = np.maximum(union, labels)
+    return mask_files, union
+
+
+def _clipped_boxes(item: SourceImage, width: int, height: int, warnings: list[str]) -> list[Box]:
+    """The item's boxes clipped to the image; boxes outside it are dropped with a warning."""
+    boxes = []
+    for box in item.boxes:
+        clipped = _clip_box(box, width, height)
+        if clipped is None:
+            warnings.append(f"{item.image_id}: box {box} lies outside the {width}x{height} image; dropped")
+        else:
+            boxes.append(clipped)
+    return boxes
+
+
+def _kept_splits(
+    importer: Importer,
+    scan: SourceScan,
+    splits: dict[str, list[ImageRecord]],
+    skipped: list[tuple[str, str]],
+) -> dict[str, list[ImageRecord]]:
+    """The non-empty splits, records sorted by image id; raise when a split of the source came out empty."""
+    expected = {item.split for item in scan.images}
+    missing = [split for split, records in splits.items() if not records and split in expected]
+    if missing:
+        raise SourceLayoutError(
+            f"{importer.name}: no image of split(s) {missing} could be imported from {importer.src} "
+            f"({len(skipped)} left out; first: {skipped[0] if skipped else 'none'})"
         )
-        write_dataset(tmp, info, kept)
-    return ImportReport(
-        out=out,
+    return {split: sorted(records, key=lambda r: r.image_id) for split, records in splits.items() if records}
+
+
+def _dataset_info(
+    importer: Importer,
+    scan: SourceScan,
+    kept: dict[str, list[ImageRecord]],
+    *,
+    copy: bool,
+    skipped: list[tuple[str, str]],
+) -> DatasetInfo:
+    """``dataset.json`` of the import: class names, image root, and the images left out."""
+    return DatasetInfo(
         name=importer.name,
-        counts={split: len(records) for split, records in kept.items()},
-        skipped=skipped,
-        warnings=warnings,
+        num_classes=len(scan.class_names),
+        splits=list(kept),
+        image_root="images" if copy else str(scan.image_root),
+        mask_root="masks",
+        class_names=list(scan.class_names),
+        extra={**scan.extra, "importer": importer.name, "skipped": [list(entry) for entry in skipped]},
+        no_object_classes=list(scan.no_object_classes),
     )

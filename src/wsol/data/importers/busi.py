@@ -64,6 +64,8 @@ def _mask_order(path: Path) -> int:
 
 
 class BUSIImporter(Importer):
+    """BUSI's official folder: benign / malignant / normal, lesion masks (see the module docstring)."""
+
     name = "busi"
     citation = (
         "W. Al-Dhabyani, M. Gomaa, H. Khaled, A. Fahmy, Dataset of breast ultrasound images, "

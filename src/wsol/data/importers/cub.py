@@ -15,6 +15,7 @@ validation (R1 ``create_folds.py``): 4,794 / 1,200 / 5,794 for CUB, 120 / 30 / 1
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -96,7 +97,20 @@ def _read_table(path: Path, fields: int) -> dict[str, list[str]]:
     return table
 
 
+@dataclass(frozen=True)
+class _CUBTables:
+    """The official ``.txt`` files of CUB-200-2011, read."""
+
+    paths: dict[str, list[str]]
+    labels: dict[str, list[str]]
+    class_of_id: dict[str, str]
+    is_train: dict[str, list[str]]
+    boxes: dict[str, list[str]]
+
+
 class CUBImporter(Importer):
+    """Caltech-UCSD Birds-200-2011: official train/test, seeded validation, boxes and segmentations."""
+
     name = "cub"
     citation = (
         "C. Wah, S. Branson, P. Welinder, P. Perona, S. Belongie, The Caltech-UCSD Birds-200-2011 Dataset, "
@@ -121,8 +135,8 @@ class CUBImporter(Importer):
             raise SourceLayoutError(f"{self.name}: folder {root / 'images'} not found")
         return root
 
-    def scan(self) -> SourceScan:
-        root = self._root()
+    def _tables(self, root: Path) -> _CUBTables:
+        """Read the official tables; an image without a label or split line raises."""
         paths = _read_table(root / "images.txt", 2)
         labels = _read_table(root / "image_class_labels.txt", 2)
         classes = _read_table(root / "classes.txt", 2)
@@ -135,43 +149,58 @@ class CUBImporter(Importer):
                     f"{self.name}: {root / table_name}.txt has no line for image id {missing[0]}"
                 )
         class_of_id = {class_id: values[0] for class_id, values in classes.items()}
+        return _CUBTables(paths, labels, class_of_id, is_train, boxes)
+
+    def _selected_classes(self, root: Path, class_of_id: dict[str, str]) -> list[str]:
+        """Every class in id order, or the importer's ``classes`` (which must all exist)."""
         if self.classes is None:
-            selected = [class_of_id[class_id] for class_id in sorted(class_of_id, key=int)]
-        else:
-            absent = [name for name in self.classes if name not in class_of_id.values()]
-            if absent:
-                raise SourceLayoutError(f"{self.name}: {root / 'classes.txt'} lacks the classes {absent}")
-            selected = list(self.classes)
-        index_of = {name: index for index, name in enumerate(selected)}
-        seg_root = next(
-            (folder for folder in (root / "segmentations", root.parent / "segmentations") if folder.is_dir()),
-            None,
-        )
-        warnings: list[str] = []
+            return [class_of_id[class_id] for class_id in sorted(class_of_id, key=int)]
+        absent = [name for name in self.classes if name not in class_of_id.values()]
+        if absent:
+            raise SourceLayoutError(f"{self.name}: {root / 'classes.txt'} lacks the classes {absent}")
+        return list(self.classes)
+
+    def _entries(
+        self, root: Path, tables: _CUBTables, index_of: dict[str, int]
+    ) -> list[tuple[str, str, int, bool]]:
+        """``(image id, relative path, label, is_train)`` of each image of a selected class."""
         entries: list[tuple[str, str, int, bool]] = []
-        for image, (relative,) in paths.items():
-            class_id = labels[image][0]
-            if class_id not in class_of_id:
+        for image, (relative,) in tables.paths.items():
+            class_id = tables.labels[image][0]
+            if class_id not in tables.class_of_id:
                 raise SourceLayoutError(
                     f"{self.name}: {root / 'image_class_labels.txt'}: unknown class {class_id}"
                 )
-            class_name = class_of_id[class_id]
+            class_name = tables.class_of_id[class_id]
             if class_name not in index_of:
                 continue
-            flag = is_train[image][0]
+            flag = tables.is_train[image][0]
             if flag not in ("0", "1"):
                 raise SourceLayoutError(
                     f"{self.name}: {root / 'train_test_split.txt'}: image {image} has flag {flag!r}, "
                     "expected 0 or 1"
                 )
             entries.append((image, relative, index_of[class_name], flag == "1"))
+        return entries
+
+    def scan(self) -> SourceScan:
+        root = self._root()
+        tables = self._tables(root)
+        selected = self._selected_classes(root, tables.class_of_id)
+        index_of = {name: index for index, name in enumerate(selected)}
+        seg_root = next(
+            (folder for folder in (root / "segmentations", root.parent / "segmentations") if folder.is_dir()),
+            None,
+        )
+        warnings: list[str] = []
+        entries = self._entries(root, tables, index_of)
         assignment, policy = self._assign_valid(entries)
         mask_reader = binary_reader(MASK_THRESHOLD)
         images = []
         for image, relative, label, train in entries:
             box: tuple = ()
-            if image in boxes:
-                x, y, w, h = (float(value) for value in boxes[image])
+            if image in tables.boxes:
+                x, y, w, h = (float(value) for value in tables.boxes[image])
                 box = ((x, y, x + w, y + h),)
             else:
                 warnings.append(f"{root / 'bounding_boxes.txt'}: no box for {relative}")

@@ -42,6 +42,8 @@ def read_user_mask(path: Path) -> np.ndarray:
 
 
 class FolderImporter(Importer):
+    """A folder of class sub-folders with optional masks; seeded 70 / 10 / 20 % split."""
+
     name = "folder"
     citation = "a user folder of class sub-folders"
 

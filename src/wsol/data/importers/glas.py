@@ -78,6 +78,8 @@ def read_grades(path: Path) -> dict[str, int]:
 
 
 class GlaSImporter(Importer):
+    """GlaS's official flat folder: grade labels, instance-labelled gland masks, the paper's split."""
+
     name = "glas"
     mask_boxes = MaskBoxOptions()
     citation = (

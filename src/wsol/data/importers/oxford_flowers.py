@@ -59,6 +59,8 @@ def _load_vector(path: Path, key: str) -> np.ndarray:
 
 
 class OxfordFlowersImporter(Importer):
+    """Oxford Flowers 102: official splits, masks from the blue-background segmentations."""
+
     name = "oxford_flowers"
     citation = (
         "M.-E. Nilsback, A. Zisserman, Automated Flower Classification over a Large Number of Classes, "

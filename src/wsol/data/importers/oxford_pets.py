@@ -87,6 +87,8 @@ def read_head_box(path: Path) -> Box | None:
 
 
 class OxfordPetsImporter(Importer):
+    """Oxford-IIIT Pet by breed (37 classes): official test, trimap masks, head boxes kept apart."""
+
     name = "oxford_pets"
     citation = "O. M. Parkhi, A. Vedaldi, A. Zisserman, C. V. Jawahar, Cats and Dogs, CVPR 2012."
     mask_boxes = MaskBoxOptions()

@@ -84,6 +84,8 @@ def _find(folder: Path, stem: str) -> Path:
 
 
 class PH2Importer(Importer):
+    """PH2's official folder: diagnosis labels and lesion masks."""
+
     name = "ph2"
     mask_boxes = MaskBoxOptions()
     citation = (

@@ -49,6 +49,8 @@ def read_boxes(path: Path, columns: int) -> dict[str, tuple[list[str], Box]]:
 
 
 class TinyImageNetImporter(Importer):
+    """Tiny ImageNet-200: train and val with one box per image (test is unlabelled)."""
+
     name = "tiny_imagenet"
     citation = "Y. Le, X. Yang, Tiny ImageNet Visual Recognition Challenge, CS231N, Stanford, 2015."
     full_decode = False

@@ -19,6 +19,7 @@ and resized (nearest) to their image when sizes differ. Images are checked from 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
@@ -68,6 +69,20 @@ def _class_names(labels: dict[str, int], num_classes: int) -> list[str]:
     return [str(k) for k in range(num_classes)]
 
 
+@dataclass
+class _Localization:
+    """Boxes, mask names and ignore names per image of one split's ``localization.txt``."""
+
+    boxes: dict[str, list[Box]] = field(default_factory=dict)
+    masks: dict[str, list[str]] = field(default_factory=dict)
+    ignores: dict[str, str] = field(default_factory=dict)
+
+
+def _mask_source(image_root: Path, name: str) -> MaskSource:
+    """A mask or ignore PNG of the source, written under the same relative name with a ``.png`` suffix."""
+    return MaskSource(image_root / name, read_nonzero, str(PurePosixPath(name).with_suffix(".png")))
+
+
 class WsolEvaluationImporter(Importer):
     """One wsolevaluation dataset (``dataset_dir``) read from its metadata."""
 
@@ -76,87 +91,22 @@ class WsolEvaluationImporter(Importer):
     dataset_dir: ClassVar[str]
 
     def scan(self) -> SourceScan:
-        tag = self.name
         metadata = self.require(f"metadata/{self.dataset_dir}", kind="folder")
         image_root = self.require(f"dataset/{self.dataset_dir}", kind="folder")
         present = [name for name in SPLITS if (metadata / name).is_dir()]
         if not present:
-            raise SourceLayoutError(f"{tag}: {metadata} has none of the split folders {list(SPLITS)}")
+            raise SourceLayoutError(f"{self.name}: {metadata} has none of the split folders {list(SPLITS)}")
         images: list[SourceImage] = []
         all_labels: dict[str, dict[str, int]] = {}
         for split_name in present:
             split_dir = metadata / split_name
-            for required in ("image_ids.txt", "class_labels.txt"):
-                if not (split_dir / required).is_file():
-                    raise SourceLayoutError(f"{tag}: {split_dir / required} not found")
-            ids = [cells[0] for _, cells in _rows(split_dir / "image_ids.txt", (1,), tag)]
-            known = set(ids)
-            if len(known) != len(ids):
-                raise SourceLayoutError(f"{tag}: {split_dir / 'image_ids.txt'} lists an image twice")
-            labels: dict[str, int] = {}
-            for lineno, (image_id, label) in _rows(split_dir / "class_labels.txt", (2,), tag):
-                if image_id not in known or not label.isdigit():
-                    raise SourceLayoutError(
-                        f"{tag}: {split_dir / 'class_labels.txt'}:{lineno}: unknown image {image_id!r} or "
-                        f"non-integer label {label!r}"
-                    )
-                labels[image_id] = int(label)
-            unlabelled = [image_id for image_id in ids if image_id not in labels]
-            if unlabelled:
-                raise SourceLayoutError(
-                    f"{tag}: {split_dir / 'class_labels.txt'} has no label for {unlabelled[0]}"
-                )
-            boxes: dict[str, list[Box]] = {}
-            masks: dict[str, list[str]] = {}
-            ignores: dict[str, str] = {}
-            localization = split_dir / "localization.txt"
-            if localization.is_file():
-                for lineno, cells in _rows(localization, (3, 5), tag):
-                    image_id = cells[0]
-                    if image_id not in known:
-                        raise SourceLayoutError(f"{tag}: {localization}:{lineno}: unknown image {image_id!r}")
-                    if len(cells) == 5:
-                        try:
-                            x0, y0, x1, y1 = (float(value) for value in cells[1:])
-                        except ValueError as err:
-                            raise SourceLayoutError(
-                                f"{tag}: {localization}:{lineno}: bad box ({err})"
-                            ) from err
-                        boxes.setdefault(image_id, []).append((x0, y0, x1, y1))
-                    else:
-                        if cells[2] and image_id in masks:
-                            raise SourceLayoutError(
-                                f"{tag}: {localization}:{lineno}: ignore path on a line other than the "
-                                f"first of {image_id!r}"
-                            )
-                        masks.setdefault(image_id, []).append(cells[1])
-                        if cells[2]:
-                            ignores[image_id] = cells[2]
-            for image_id in ids:
-                mask_sources = tuple(
-                    MaskSource(image_root / name, read_nonzero, str(PurePosixPath(name).with_suffix(".png")))
-                    for name in masks.get(image_id, ())
-                )
-                ignore = ignores.get(image_id)
-                images.append(
-                    SourceImage(
-                        path=image_root / image_id,
-                        image_id=image_id,
-                        label=labels[image_id],
-                        split=SPLITS[split_name],
-                        boxes=tuple(boxes.get(image_id, ())),
-                        masks=mask_sources,
-                        ignore=(
-                            MaskSource(
-                                image_root / ignore,
-                                read_nonzero,
-                                str(PurePosixPath(ignore).with_suffix(".png")),
-                            )
-                            if ignore
-                            else None
-                        ),
-                    )
-                )
+            ids = self._image_ids(split_dir)
+            labels = self._labels(split_dir, ids)
+            found = self._localization(split_dir / "localization.txt", set(ids))
+            images += [
+                self._source_image(image_root, image_id, labels[image_id], SPLITS[split_name], found)
+                for image_id in ids
+            ]
             all_labels[split_name] = labels
         num_classes = 1 + max(max(labels.values()) for labels in all_labels.values())
         naming_split = "train" if "train" in all_labels else present[0]
@@ -167,17 +117,92 @@ class WsolEvaluationImporter(Importer):
             extra={"split_policy": "wsolevaluation metadata (train/val/test)", "citation": self.citation},
         )
 
+    def _image_ids(self, split_dir: Path) -> list[str]:
+        """The split's image ids; missing files or an id listed twice raise."""
+        for required in ("image_ids.txt", "class_labels.txt"):
+            if not (split_dir / required).is_file():
+                raise SourceLayoutError(f"{self.name}: {split_dir / required} not found")
+        ids = [cells[0] for _, cells in _rows(split_dir / "image_ids.txt", (1,), self.name)]
+        if len(set(ids)) != len(ids):
+            raise SourceLayoutError(f"{self.name}: {split_dir / 'image_ids.txt'} lists an image twice")
+        return ids
+
+    def _labels(self, split_dir: Path, ids: list[str]) -> dict[str, int]:
+        """``{image_id: label}``; unknown images, non-integer labels and unlabelled images raise."""
+        known = set(ids)
+        labels: dict[str, int] = {}
+        for lineno, (image_id, label) in _rows(split_dir / "class_labels.txt", (2,), self.name):
+            if image_id not in known or not label.isdigit():
+                raise SourceLayoutError(
+                    f"{self.name}: {split_dir / 'class_labels.txt'}:{lineno}: unknown image {image_id!r} or "
+                    f"non-integer label {label!r}"
+                )
+            labels[image_id] = int(label)
+        unlabelled = [image_id for image_id in ids if image_id not in labels]
+        if unlabelled:
+            raise SourceLayoutError(
+                f"{self.name}: {split_dir / 'class_labels.txt'} has no label for {unlabelled[0]}"
+            )
+        return labels
+
+    def _localization(self, path: Path, known: set[str]) -> _Localization:
+        """Box lines (5 fields) and mask lines (3 fields) of the optional ``localization.txt``."""
+        found = _Localization()
+        if not path.is_file():
+            return found
+        for lineno, cells in _rows(path, (3, 5), self.name):
+            image_id = cells[0]
+            if image_id not in known:
+                raise SourceLayoutError(f"{self.name}: {path}:{lineno}: unknown image {image_id!r}")
+            if len(cells) == 5:
+                try:
+                    x0, y0, x1, y1 = (float(value) for value in cells[1:])
+                except ValueError as err:
+                    raise SourceLayoutError(f"{self.name}: {path}:{lineno}: bad box ({err})") from err
+                found.boxes.setdefault(image_id, []).append((x0, y0, x1, y1))
+                continue
+            if cells[2] and image_id in found.masks:
+                raise SourceLayoutError(
+                    f"{self.name}: {path}:{lineno}: ignore path on a line other than the first "
+                    f"of {image_id!r}"
+                )
+            found.masks.setdefault(image_id, []).append(cells[1])
+            if cells[2]:
+                found.ignores[image_id] = cells[2]
+        return found
+
+    @staticmethod
+    def _source_image(
+        image_root: Path, image_id: str, label: int, split: str, found: _Localization
+    ) -> SourceImage:
+        ignore = found.ignores.get(image_id)
+        return SourceImage(
+            path=image_root / image_id,
+            image_id=image_id,
+            label=label,
+            split=split,
+            boxes=tuple(found.boxes.get(image_id, ())),
+            masks=tuple(_mask_source(image_root, name) for name in found.masks.get(image_id, ())),
+            ignore=_mask_source(image_root, ignore) if ignore else None,
+        )
+
 
 class ILSVRCImporter(WsolEvaluationImporter):
+    """ImageNet-1k (ILSVRC 2012) with wsolevaluation's box metadata."""
+
     name = "ilsvrc"
     dataset_dir = "ILSVRC"
 
 
 class WsolEvalCUBImporter(WsolEvaluationImporter):
+    """CUB-200-2011 with wsolevaluation's metadata (its train/val/test and boxes)."""
+
     name = "cub_wsolevaluation"
     dataset_dir = "CUB"
 
 
 class OpenImagesImporter(WsolEvaluationImporter):
+    """OpenImages30k (wsolevaluation's subset of OpenImages) with masks and ignore masks."""
+
     name = "openimages"
     dataset_dir = "OpenImages"

@@ -58,6 +58,11 @@ def build_backbone(
 
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, {"Backbone": "wsol.models.backbones.base", "ResNet": "wsol.models.backbones.resnet"}
+    __name__,
+    {
+        "Backbone": "wsol.models.backbones.base",
+        "StagedBackbone": "wsol.models.backbones.base",
+        "ResNet": "wsol.models.backbones.resnet",
+    },
 )
-__all__ = ["BACKBONES", "Backbone", "ResNet", "build_backbone"]
+__all__ = ["BACKBONES", "Backbone", "ResNet", "StagedBackbone", "build_backbone"]

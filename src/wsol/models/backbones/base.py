@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from torch import Tensor, nn
 
@@ -88,3 +89,18 @@ class Backbone(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, out_channels={self.out_channels}, stride={self.stride}"
+
+
+@runtime_checkable
+class StagedBackbone(Protocol):
+    """Capability of a backbone whose intermediate maps encoder–decoder methods use (F-CAM's U-Net decoder,
+    ``unet_fullsup``, the weight-map generator).
+
+    ``stages(x)`` returns the feature maps shallow to deep, each at a stride no smaller than the one before.
+    Test with ``isinstance(backbone, StagedBackbone)``: ResNets, ``tiny`` and the EfficientNet-Lites have it
+    (and list each map's channels in ``stage_channels``), ``vgg16`` and ``inception_v3`` do not.
+    """
+
+    def stages(self, x: Tensor) -> list[Tensor]:
+        """The maps of a (B, 3, H, W) batch, shallow to deep."""
+        ...
