@@ -229,9 +229,8 @@ def test_nested_flag_means_a_component_inside_a_hole_at_some_level() -> None:
         height, width = q.shape
         work = level_sets._WORKSPACE.get(height, width)
         bounds = level_sets._buckets(q, work[0], width + 2, width + 3)
-        nested = level_sets._background_sweep(
-            work[0], bounds, width, height, np.zeros((1, 4), np.int64), True, work
-        )[1]
+        target = (width, height, np.zeros((1, 4), np.int64), True)
+        nested = level_sets._background_sweep(work[0], bounds, target, work)[1]
         expected = False
         for t in range(256):
             components = ndimage.label(q > t, np.ones((3, 3)))[1]

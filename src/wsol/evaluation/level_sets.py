@@ -89,9 +89,10 @@ def _best_iou(x0: int, y0: int, x1: int, y1: int, gt: np.ndarray) -> float:
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _record_iou(rec: np.ndarray, r: int, grow: int, width: int, height: int, gt: np.ndarray, parity: bool):
-    """IoU of the box of root r's extent grown by ``grow`` pixels, in the given convention
-    (``boxes.BoxConvention``)."""
+def _record_iou(rec: np.ndarray, r: int, grow: int, target: tuple) -> float:
+    """IoU of the box of root r's extent grown by ``grow`` pixels; ``target`` = (width, height, GT boxes,
+    parity convention, see ``boxes.BoxConvention``)."""
+    width, height, gt, parity = target
     xmin, ymin = rec[r, _XMIN] - grow, rec[r, _YMIN] - grow
     xmax, ymax = rec[r, _XMAX] + grow, rec[r, _YMAX] + grow
     if parity:
@@ -140,6 +141,7 @@ def _new_root(p: int, x: int, y: int, rec: np.ndarray, parent: np.ndarray, cache
     rec[p, _SIZE] = 1
     rec[p, _HALF] = 0
     rec[p, _FIRST] = p
+    rec[p, _CHI] = 0
     cached[p] = -1.0
 
 
@@ -153,6 +155,7 @@ def _absorb(rec: np.ndarray, root: int, other: int) -> None:
     rec[root, _SIZE] += rec[other, _SIZE]
     rec[root, _HALF] += rec[other, _HALF]
     rec[root, _FIRST] = min(rec[root, _FIRST], rec[other, _FIRST])
+    rec[root, _CHI] += rec[other, _CHI]
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -166,8 +169,30 @@ def _join(rec: np.ndarray, root: int, x: int, y: int) -> None:
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _level_summary(
+    rec: np.ndarray, cached: np.ndarray, alive: np.ndarray, n_alive: int, grow: int, target: tuple
+) -> tuple[float, float, int]:
+    """Over the live roots (n_alive > 0): the IoU of the one of largest half-cell count (ties: latest first
+    pixel), the best IoU (boxes grown by ``grow``; stale cached IoUs recomputed) and the smallest χ."""
+    chosen = alive[0]
+    best = -1.0
+    chi = rec[chosen, _CHI]
+    for i in range(n_alive):
+        r = alive[i]
+        if rec[r, _HALF] > rec[chosen, _HALF] or (
+            rec[r, _HALF] == rec[chosen, _HALF] and rec[r, _FIRST] > rec[chosen, _FIRST]
+        ):
+            chosen = r
+        if cached[r] < 0:
+            cached[r] = _record_iou(rec, r, grow, target)
+        best = max(best, cached[r])
+        chi = min(chi, rec[r, _CHI])
+    return cached[chosen], best, chi
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _sweep8(
-    order: np.ndarray, bounds: np.ndarray, width: int, height: int, gt: np.ndarray, parity: bool, work: tuple
+    order: np.ndarray, bounds: np.ndarray, target: tuple, work: tuple
 ) -> tuple[np.ndarray, np.ndarray]:
     """Grow 8-connected components from level 255 down (pixels of level e join for t < e); per level t:
     the IoU of the component of largest half-cell count (ties: latest first pixel; -1: empty level) and the
@@ -176,7 +201,7 @@ def _sweep8(
     One mask of the 8 added neighbours per pixel gives its neighbour runs and half-cells (``_RUNS``,
     ``_HALVES``); the runs' roots are united by size and absorbed roots dropped from the live list.
     """
-    stride = width + 2
+    stride = target[0] + 2
     ring = np.array([-stride, -stride + 1, 1, stride + 1, stride, stride - 1, -1, -stride - 1])
     parent, added, rec, cached, alive, slot, xs, ys = work[1:9]
     added[:] = 0
@@ -210,27 +235,25 @@ def _sweep8(
             rec[root, _HALF] += _HALVES[mask]
             rec[root, _FIRST] = min(rec[root, _FIRST], p)
             cached[root] = -1.0
-        if n_alive == 0:
-            continue
-        chosen = alive[0]
-        best = -1.0
-        for i in range(n_alive):
-            r = alive[i]
-            if rec[r, _HALF] > rec[chosen, _HALF] or (
-                rec[r, _HALF] == rec[chosen, _HALF] and rec[r, _FIRST] > rec[chosen, _FIRST]
-            ):
-                chosen = r
-            if cached[r] < 0:
-                cached[r] = _record_iou(rec, r, 0, width, height, gt, parity)
-            best = max(best, cached[r])
-        largest[e - 1] = cached[chosen]
-        best_all[e - 1] = best
+        if n_alive > 0:
+            largest[e - 1], best_all[e - 1], _ = _level_summary(rec, cached, alive, n_alive, 0, target)
     return largest, best_all
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _background_sweep(
-    order: np.ndarray, bounds: np.ndarray, width: int, height: int, gt: np.ndarray, parity: bool, work: tuple
+def _open_hole(hole: int, following: np.ndarray, exits: np.ndarray, n_exits: int) -> int:
+    """Append the members of ``hole``, which joins the exterior, to ``exits``; returns their new count."""
+    member = hole
+    while member != -1:
+        exits[n_exits] = member
+        n_exits += 1
+        member = following[member]
+    return n_exits
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _background_sweep(  # noqa: C901, PLR0915 (see the last paragraph of the docstring)
+    order: np.ndarray, bounds: np.ndarray, target: tuple, work: tuple
 ) -> tuple[np.ndarray, bool, np.ndarray]:
     """Per level t, the best IoU over hole-border boxes of ``q > t`` (-1: no hole); whether at some level a
     hole surrounds a foreground component; and ``exit_bounds``: the pixels that join the exterior background
@@ -242,9 +265,13 @@ def _background_sweep(
     χ = V − E + F (pixels, 4-adjacent pairs, full 2x2 blocks; 1 − its own holes for a 4-connected set): a
     hole with χ < 1 encloses foreground, i.e. a component nested in it (Gray, "Local properties of binary
     images in two dimensions", IEEE Trans. Computers 1971).
+
+    One compiled loop on purpose: per-pixel helpers would need the work arrays either one by one (more than
+    eight arguments) or unpacked from the ``work`` tuple per pixel, whose reference counting made the sweep
+    10x slower (measured).
     """
-    stride = width + 2
-    exterior = (height + 2) * stride
+    stride = target[0] + 2
+    exterior = (target[1] + 2) * stride
     neighbours = np.array([-stride, -1, 1, stride])
     # the four 2x2 blocks around p: (vertical, horizontal) neighbour offsets, the diagonal is their sum
     verticals = np.array([-stride, -stride, stride, stride])
@@ -284,11 +311,7 @@ def _background_sweep(
                     continue
                 if root == exterior or other == exterior:
                     hole = root if other == exterior else other
-                    member = hole
-                    while member != -1:
-                        exits[n_exits] = member
-                        n_exits += 1
-                        member = following[member]
+                    n_exits = _open_hole(hole, following, exits, n_exits)
                     parent[hole] = exterior
                     root = exterior
                 else:
@@ -296,7 +319,6 @@ def _background_sweep(
                         root, other = other, root
                     parent[other] = root
                     _absorb(rec, root, other)
-                    rec[root, _CHI] += rec[other, _CHI]
                     following[tail[root]] = other
                     tail[root] = tail[other]
                     hole = other
@@ -304,7 +326,6 @@ def _background_sweep(
             if root == -1:
                 root = p
                 _new_root(p, xs[p], ys[p], rec, parent, cached)
-                rec[p, _CHI] = 0
                 tail[p] = p
                 following[p] = -1
                 alive[n_alive] = p
@@ -316,14 +337,9 @@ def _background_sweep(
                     vertical, horizontal = p + verticals[j], p + horizontals[j]
                     change += added[vertical] & added[horizontal] & added[vertical + horizontals[j]]
                 rec[root, _CHI] += change
-        best = -1.0
-        for i in range(n_alive):
-            r = alive[i]
-            if cached[r] < 0:
-                cached[r] = _record_iou(rec, r, 1, width, height, gt, parity)
-            best = max(best, cached[r])
-            nested |= rec[r, _CHI] < 1
-        out[v] = best
+        if n_alive > 0:
+            _, out[v], chi = _level_summary(rec, cached, alive, n_alive, 1, target)
+            nested |= chi < 1
     exit_bounds[_LEVELS] = n_exits
     return out, nested, exit_bounds
 
@@ -337,11 +353,12 @@ def _map_level_ious(
     stride = width + 2
     order, exits = work[0], work[11]
     bounds = _buckets(q, order, stride, stride + 1)
-    holes, nested, exit_bounds = _background_sweep(order, bounds, width, height, gt, parity, work)
-    largest, top_level = _sweep8(exits, exit_bounds, width, height, gt, parity, work)
+    target = (width, height, gt, parity)
+    holes, nested, exit_bounds = _background_sweep(order, bounds, target, work)
+    largest, top_level = _sweep8(exits, exit_bounds, target, work)
     # Without a component nested in a hole at any level, the fill sweep already saw every component box and
     # the foreground sweep can be skipped.
-    components = _sweep8(order, bounds, width, height, gt, parity, work)[1] if nested else top_level
+    components = _sweep8(order, bounds, target, work)[1] if nested else top_level
     return largest, np.maximum(components, holes)
 
 
