@@ -10,23 +10,29 @@ at τ step 0.001 and 0.01, for:
 * ``trace``: ``box_correctness`` with the OpenCV engine (each distinct binarisation traced once, V1 and V2);
 * ``evaluator``: ``WSOLEvaluator.update`` of the whole (B, H, W) batch in parity mode (normalisation,
   quantisation, V1+V2, top-k loc), and ``evaluator V1+V2+PxAP`` with masks too (PxAP, F1, IoU, PR curves);
-* ``evaluator, N workers``: the same with a process pool.
+* ``evaluator, N workers``: the same with a process pool;
+* ``bare pass (floor)``: what any union-find sweep must at least do, a counting sort of the pixels then one
+  pass in that order reading each pixel's 8 neighbours; the sweep engine makes two or three such passes.
 
 Speed is CPU time of this process (``time.process_time``, robust to other load on the machine) except for the
-process pool, which is wall time. Ratios compare against ``naive V1`` measured in the same run (and, for
-``evaluator V1+V2+PxAP``, against ``naive V1+V2+PxAP`` in the last column); every fast box result is checked
-to be identical to the naive one.
+process pool, which is wall time; each figure is the median of ``--repeats`` interleaved rounds (every method
+once per round), and the load average is printed before and after. Ratios compare against ``naive V1``
+measured in the same run (and, for ``evaluator V1+V2+PxAP``, against ``naive V1+V2+PxAP`` in the last
+column); every fast box result is checked to be identical to the naive one.
 
     .venv/bin/python benchmarks/bench_evaluation.py [--images 24] [--naive-images 6] [--workers 2]
+        [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 
 import cv2
+import numba
 import numpy as np
 
 from wsol.evaluation import EvaluatorConfig, WSOLEvaluator, box_correctness
@@ -100,6 +106,51 @@ def cpu_seconds(function: Callable[..., object], *args: object, **kwargs: object
     return time.process_time() - start, output
 
 
+@numba.njit(cache=True)
+def _bare_pass(quantized: np.ndarray, order: np.ndarray, added: np.ndarray) -> int:
+    """The sweep's floor: counting sort of the pixels by value, then one pass in that order that reads each
+    pixel's 8 neighbours and marks it (what any union-find sweep must at least do), no union-find."""
+    _, height, width = quantized.shape
+    stride = width + 2
+    ring = np.array([-stride, -stride + 1, 1, stride + 1, stride, stride - 1, -1, -stride - 1])
+    seen = 0
+    for q in quantized:
+        bounds = np.zeros(257, np.int64)
+        for value in q.ravel():
+            bounds[value + 1] += 1
+        bounds = np.cumsum(bounds)
+        for y in range(height):
+            for x in range(width):
+                order[bounds[q[y, x]]] = (y + 1) * stride + x + 1
+                bounds[q[y, x]] += 1
+        added[:] = 0
+        for k in range(height * width):
+            p = order[k]
+            mask = 0
+            for j in range(8):
+                mask |= np.int64(added[p + ring[j]]) << j
+            added[p] = 1
+            seen += mask
+    return seen
+
+
+def bare_passes(quantized: np.ndarray) -> int:
+    n = (quantized.shape[1] + 2) * (quantized.shape[2] + 2)
+    return _bare_pass(quantized, np.empty(n, np.int32), np.zeros(n, np.uint8))
+
+
+def interleaved(jobs: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, object]]:
+    """Median CPU seconds of each job over ``repeats`` rounds that run every job once in turn (so a change of
+    load on the shared machine hits all of them alike), with each job's last output."""
+    times: dict[str, list[float]] = {name: [] for name in jobs}
+    outputs: dict[str, object] = {}
+    for _ in range(repeats):
+        for name, job in jobs.items():
+            seconds, outputs[name] = cpu_seconds(job)
+            times[name].append(seconds)
+    return {name: (float(np.median(times[name])), outputs[name]) for name in jobs}
+
+
 def naive_all(
     maps: list[np.ndarray], gts: list[np.ndarray], taus: np.ndarray, multi: bool
 ) -> list[np.ndarray]:
@@ -135,41 +186,53 @@ def bench_kind(
     quantized = [quantize(m) for m in maps]
     few_maps, few_gts = maps[: args.naive_images], gts[: args.naive_images]
     masks = [m > 0.5 for m in maps]
-    naive_seconds, naive_v1 = cpu_seconds(naive_all, few_maps, few_gts, taus, False)
-    naive_v2_seconds, naive_v2 = cpu_seconds(naive_all, few_maps, few_gts, taus, True)
-    pxap_seconds, _ = cpu_seconds(naive_pxap_histograms, maps, masks, taus)
-    per_map = naive_seconds / len(few_maps) + naive_v2_seconds / len(few_maps) + pxap_seconds / len(maps)
-    rows: list[tuple[str, float, bool | None]] = [
-        ("naive V1", len(few_maps) / naive_seconds, None),
-        ("naive V2", len(few_maps) / naive_v2_seconds, None),
-        ("naive V1+V2+PxAP", 1 / per_map, None),
-    ]
-    for engine in ("sweep", "trace"):
-        seconds, results = cpu_seconds(fast_all, quantized, gts, taus, engine)
-        same = all(
-            np.array_equal(results[i][0], naive_v1[i]) and np.array_equal(results[i][1], naive_v2[i])
-            for i in range(len(few_maps))
-        )
-        rows.append((f"{engine} (V1+V2)", len(maps) / seconds, same))
     batch = np.stack(maps)
     inputs = {
         "boxes": gts,
         "labels": np.zeros(len(maps), dtype=np.int64),
         "logits": np.random.default_rng(0).normal(size=(len(maps), 10)),
     }
-    evaluator = WSOLEvaluator(EvaluatorConfig(parity="wsolevaluation", cam_curve_interval=step))
-    seconds, _ = cpu_seconds(evaluator.update, batch, **inputs)
-    rows.append(("evaluator (parity)", len(maps) / seconds, None))
-    seconds, _ = cpu_seconds(evaluator.update, batch, masks=np.stack(masks), **inputs)
-    rows.append(("evaluator V1+V2+PxAP", len(maps) / seconds, None))
+    config = EvaluatorConfig(parity="wsolevaluation", cam_curve_interval=step)
+    evaluator = WSOLEvaluator(config)
+    jobs: dict[str, Callable[[], object]] = {
+        "naive V1": lambda: naive_all(few_maps, few_gts, taus, False),
+        "naive V2": lambda: naive_all(few_maps, few_gts, taus, True),
+        "naive PxAP": lambda: naive_pxap_histograms(maps, masks, taus),
+        "bare pass (floor)": lambda: bare_passes(np.stack(quantized)),
+        "sweep (V1+V2)": lambda: fast_all(quantized, gts, taus, "sweep"),
+        "trace (V1+V2)": lambda: fast_all(quantized, gts, taus, "trace"),
+        "evaluator (parity)": lambda: evaluator.update(batch, **inputs),
+        "evaluator V1+V2+PxAP": lambda: evaluator.update(batch, masks=np.stack(masks), **inputs),
+    }
+    measured = interleaved(jobs, args.repeats)
+    few, many = len(few_maps), len(maps)
+    per_map = (measured["naive V1"][0] + measured["naive V2"][0]) / few + measured["naive PxAP"][0] / many
+    rows: list[tuple[str, float, bool | None]] = [
+        ("naive V1", few / measured["naive V1"][0], None),
+        ("naive V2", few / measured["naive V2"][0], None),
+        ("naive V1+V2+PxAP", 1 / per_map, None),
+    ]
+    naive_v1, naive_v2 = measured["naive V1"][1], measured["naive V2"][1]
+    for name in ("bare pass (floor)", "sweep (V1+V2)", "trace (V1+V2)"):
+        same = None
+        if name != "bare pass (floor)":
+            results = measured[name][1]
+            same = all(
+                np.array_equal(results[i][0], naive_v1[i]) and np.array_equal(results[i][1], naive_v2[i])
+                for i in range(few)
+            )
+        rows.append((name, many / measured[name][0], same))
+    for name in ("evaluator (parity)", "evaluator V1+V2+PxAP"):
+        rows.append((name, many / measured[name][0], None))
     if args.workers > 0:
-        config = EvaluatorConfig(parity="wsolevaluation", cam_curve_interval=step, workers=args.workers)
-        with WSOLEvaluator(config) as pooled:
+        with WSOLEvaluator(
+            EvaluatorConfig(parity="wsolevaluation", cam_curve_interval=step, workers=args.workers)
+        ) as pooled:
             pooled.update(batch[:2], boxes=gts[:2])  # start workers (and their JIT) untimed
             start = time.perf_counter()
             pooled.update(batch, **inputs)
             wall = time.perf_counter() - start
-        rows.append((f"evaluator, {args.workers} workers", len(maps) / wall, None))
+        rows.append((f"evaluator, {args.workers} workers", many / wall, None))
     return rows
 
 
@@ -179,10 +242,15 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=24, help="maps per kind for the fast paths")
     parser.add_argument("--naive-images", type=int, default=6, help="maps per kind for the naive loop")
     parser.add_argument("--workers", type=int, default=2, help="process-pool size (0 to skip)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; medians are printed")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     warm = WSOLEvaluator(EvaluatorConfig(parity="wsolevaluation"))  # JIT (numba's cache), untimed
-    warm.update(np.zeros((1, 8, 8), np.float32), boxes=[np.array([[0, 0, 1, 1]])], masks=np.ones((1, 8, 8)))
+    warm.update(
+        np.zeros((1, 8, 8), np.float32), boxes=[np.array([[0, 0, 1, 1]])], masks=np.ones((1, 8, 8)) > 0
+    )
+    bare_passes(np.zeros((1, 8, 8), np.uint8))
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     header = f"{'maps':<11}{'τ step':>7}  {'method':<24}{'img/s':>9}{'× naive V1':>12}  identical"
     print(f"{header}  {'× naive V1+V2+PxAP':>19}")
@@ -198,6 +266,7 @@ def main() -> None:
                 if name == "evaluator V1+V2+PxAP":
                     line += f"{rate / reference:>18.1f}×"
                 print(line)
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -206,18 +206,36 @@ def test_degenerate_shapes_match_naive(shape: tuple[int, int]) -> None:
 
 
 @pytest.mark.skipif(level_ious is None, reason="the sweep engine needs numba")
-def test_euler_numbers_equal_components_minus_holes() -> None:
-    """The shortcut that skips the foreground sweep relies on these bit-quad Euler numbers."""
+def test_nested_flag_means_a_component_inside_a_hole_at_some_level() -> None:
+    """The shortcut that skips the foreground sweep relies on the holes' Euler characteristics: the flag must
+    be set exactly when, at some level, there are more 8-connected components than filled ones."""
     from scipy import ndimage
 
-    from wsol.evaluation.level_sets import _euler_numbers
+    from wsol.evaluation import level_sets
 
     rng = np.random.default_rng(8)
-    for _ in range(60):
+    ring = np.zeros((7, 7), np.uint8)
+    ring[1:-1, 1:-1] = 200
+    ring[2:-2, 2:-2] = 0
+    ring[3, 3] = 150  # nested in the ring's hole for t < 150
+    maps = [ring, ring[:, ::-1] // 2 + 100]
+    for _ in range(80):
         height, width = rng.integers(1, 16, 2)
-        q = (rng.integers(0, 256, (height, width)) * (rng.random((height, width)) > 0.3)).astype(np.uint8)
-        euler = _euler_numbers(np.pad(q.astype(np.int16), 1, constant_values=-1))
-        for t in range(0, 256, 5):
+        maps.append(
+            (rng.integers(0, 256, (height, width)) * (rng.random((height, width)) > 0.3)).astype(np.uint8)
+        )
+    seen = set()
+    for q in maps:
+        height, width = q.shape
+        work = level_sets._WORKSPACE.get(height, width)
+        bounds = level_sets._buckets(q, work[0], width + 2, width + 3)
+        target = (width, height, np.zeros((1, 4), np.int64), True)
+        nested = level_sets._background_sweep(work[0], bounds, target, work)[1]
+        expected = False
+        for t in range(256):
             components = ndimage.label(q > t, np.ones((3, 3)))[1]
-            background = ndimage.label(np.pad(q <= t, 1, constant_values=True))[1]
-            assert euler[t] == components - (background - 1)
+            filled = ndimage.label(ndimage.binary_fill_holes(q > t), np.ones((3, 3)))[1]
+            expected |= components > filled
+        assert nested == expected
+        seen.add(expected)
+    assert seen == {False, True}

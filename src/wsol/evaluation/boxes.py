@@ -205,10 +205,13 @@ def _sweep_engine(
     levels = (np.asarray(cam_thresholds, dtype=np.float64)[None, :] * maxima[:, None]).astype(np.int64)
     bounds = np.zeros(len(gts) + 1, dtype=np.int64)
     np.cumsum([len(gt) for gt in gts], out=bounds[1:])
-    largest, every = level_ious_batch(quantized, np.concatenate(gts), bounds, convention == "wsolevaluation")
+    all_gts = np.concatenate(gts)
+    largest, every = level_ious_batch(quantized, all_gts, bounds, convention == "wsolevaluation")
     empty = levels >= maxima[:, None]
     safe = np.minimum(levels, 255)
-    null = np.array([_null_box_iou(gt, convention) for gt in gts])[:, None]
+    null = np.zeros((len(gts), 1))
+    if convention == "wsolevaluation":  # the reference's [0, 0, 0, 0] box, best over each map's GT boxes
+        null[:, 0] = np.maximum.reduceat(iou_matrix(_NO_CONTOUR_BOX, all_gts)[0], bounds[:-1])
     return (
         np.where(empty, null, np.take_along_axis(largest, safe, axis=1)),
         np.where(empty, null, np.take_along_axis(every, safe, axis=1)),
@@ -258,17 +261,7 @@ def _trace_engine(
         x0 = np.argmax(col_on, axis=1)
         x1 = width - 1 - np.argmax(col_on[:, ::-1], axis=1)
         union = _extents_to_boxes(np.stack([x0, y0, x1, y1], axis=1), width, height, convention)
-        inter_w = np.maximum(
-            0,
-            np.minimum(union[:, None, 2], gt[None, :, 2]) - np.maximum(union[:, None, 0], gt[None, :, 0]) + 1,
-        )
-        inter_h = np.maximum(
-            0,
-            np.minimum(union[:, None, 3], gt[None, :, 3]) - np.maximum(union[:, None, 1], gt[None, :, 1]) + 1,
-        )
-        gt_area = (gt[:, 2] - gt[:, 0] + 1) * (gt[:, 3] - gt[:, 1] + 1)
-        bound = np.where(gt_area[None, :] > 0, inter_w * inter_h / np.maximum(gt_area[None, :], 1), np.inf)
-        traced = bound.max(axis=1) >= thresholds.min()
+        traced = _may_reach(union, gt, thresholds.min())
 
         contours: list[np.ndarray] = []
         contour_run: list[int] = []
@@ -281,19 +274,51 @@ def _trace_engine(
             contour_run.extend([run] * len(found))
             offsets.extend([(x0[i], y0[i])] * len(found))
         if contours:
-            extents, areas = _contour_geometry(contours)
-            extents += np.tile(np.asarray(offsets, dtype=np.int64), (1, 2))
-            boxes = _extents_to_boxes(extents, width, height, convention)
-            best = iou_matrix(boxes, gt).max(axis=1)
-            runs = np.asarray(contour_run, dtype=np.int64)
-            starts = np.flatnonzero(np.r_[True, runs[1:] != runs[:-1]])
-            seg_runs = runs[starts]
-            best_every[seg_runs] = np.maximum.reduceat(best, starts)
-            # First contour of maximal area per level, as Python's max(contours, key=cv2.contourArea).
-            seg_max = np.maximum.reduceat(areas, starts)
-            seg_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(runs)]))
-            candidate = np.where(areas == seg_max[seg_of], np.arange(len(areas)), len(areas))
-            chosen = np.minimum.reduceat(candidate, starts)
-            best_largest[seg_runs] = best[chosen]
+            frame = (width, height, convention)
+            _reduce_contours(contours, offsets, contour_run, gt, frame, (best_largest, best_every))
 
     return best_largest[tau_run], best_every[tau_run]
+
+
+def _reduce_contours(
+    contours: list[np.ndarray],
+    offsets: list[tuple[int, int]],
+    contour_run: list[int],
+    gt: np.ndarray,
+    frame: tuple[int, int, BoxConvention],
+    out: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Best IoU per traced run over all its contours into ``out[1]``, and of its first contour of maximal
+    area (Python's ``max(contours, key=cv2.contourArea)``) into ``out[0]``.
+
+    ``contour_run`` (non-decreasing) gives each contour's run and ``offsets`` its crop's origin; ``frame`` is
+    (width, height, convention) of the map.
+    """
+    width, height, convention = frame
+    best_largest, best_every = out
+    extents, areas = _contour_geometry(contours)
+    extents += np.tile(np.asarray(offsets, dtype=np.int64), (1, 2))
+    boxes = _extents_to_boxes(extents, width, height, convention)
+    best = iou_matrix(boxes, gt).max(axis=1)
+    runs = np.asarray(contour_run, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, runs[1:] != runs[:-1]])
+    seg_runs = runs[starts]
+    best_every[seg_runs] = np.maximum.reduceat(best, starts)
+    seg_max = np.maximum.reduceat(areas, starts)
+    seg_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(runs)]))
+    candidate = np.where(areas == seg_max[seg_of], np.arange(len(areas)), len(areas))
+    best_largest[seg_runs] = best[np.minimum.reduceat(candidate, starts)]
+
+
+def _may_reach(union: np.ndarray, gt: np.ndarray, threshold: float) -> np.ndarray:
+    """Whether a box inside each union box (U, 4) can reach IoU ``threshold`` with some GT box: a box ``b``
+    inside ``U`` has ``IoU(b, g) <= |U ∩ g| / |g|``."""
+    inter_w = np.maximum(
+        0, np.minimum(union[:, None, 2], gt[None, :, 2]) - np.maximum(union[:, None, 0], gt[None, :, 0]) + 1
+    )
+    inter_h = np.maximum(
+        0, np.minimum(union[:, None, 3], gt[None, :, 3]) - np.maximum(union[:, None, 1], gt[None, :, 1]) + 1
+    )
+    gt_area = (gt[:, 2] - gt[:, 0] + 1) * (gt[:, 3] - gt[:, 1] + 1)
+    bound = np.where(gt_area[None, :] > 0, inter_w * inter_h / np.maximum(gt_area[None, :], 1), np.inf)
+    return bound.max(axis=1) >= threshold

@@ -20,10 +20,11 @@ facts about OpenCV's border following (Suzuki & Abe) that ``tests/evaluation`` c
 
 Sweep 1 grows foreground components from the brightest value down (component boxes, V2); it is skipped when
 no component is ever nested in a hole (then the top-level components of sweep 3 are all the components),
-which the Euler numbers (components − holes, from bit-quad counts) and the hole counts of sweep 2 tell.
+which the Euler characteristics of the holes, kept by sweep 2, tell.
 Sweep 2 grows background components from the darkest value up, with a virtual exterior node (hole boxes, V2)
-and records for every pixel the level ``t_exit`` from which it belongs to the exterior background. The filled
-top-level components at level t are the 8-connected components of ``{t_exit > t}``; sweep 3 grows them and
+and lists the pixels in the order they join the exterior background, i.e. by the level ``t_exit`` from which
+each belongs to it. The filled top-level components at level t are the 8-connected components of
+``{t_exit > t}``; sweep 3 grows them, reading that list backwards, and
 accumulates the cell areas (V1).
 """
 
@@ -37,16 +38,39 @@ import numpy as np
 _LEVELS = 256
 
 
+def _neighbour_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Lookup tables over the 256 masks of added 8-neighbours (bit j = ring cell j, N, NE, E, SE, S, SW, W,
+    NW): the ring cells where a run of added cells starts (count first), and the number of p's four 2x2 cells
+    that get a third or fourth corner when p is added (``_fill_sweep``'s half-cells).
+
+    Consecutive ring cells are 8-adjacent, so each run already lies in one component and one find per run
+    suffices (at cell 0 when the whole ring is added)."""
+    bits = (np.arange(256)[:, None] >> np.arange(8)) & 1
+    starts = bits & (1 - np.roll(bits, 1, axis=1))
+    starts[255, 0] = 1
+    runs = np.zeros((256, 5), np.int64)
+    for mask in range(256):
+        found = np.flatnonzero(starts[mask])
+        runs[mask, 0] = len(found)
+        runs[mask, 1 : 1 + len(found)] = found
+    corners = bits[:, [0, 2, 4, 6]] + bits[:, [1, 3, 5, 7]] + bits[:, [2, 4, 6, 0]]
+    return runs, (corners >= 2).sum(axis=1).astype(np.int64)
+
+
+_RUNS, _HALVES = _neighbour_tables()
+
+# Per-root record columns: bounding extent, size (union by size), half-cell count and first pixel (fill),
+# Euler characteristic (holes).
+_XMIN, _YMIN, _XMAX, _YMAX, _SIZE, _HALF, _FIRST, _CHI = range(8)
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _find(parent: np.ndarray, node: int) -> int:
-    root = node
-    while parent[root] != root:
-        root = parent[root]
-    while parent[node] != root:
-        following = parent[node]
-        parent[node] = root
-        node = following
-    return root
+    """Root of ``node`` with path halving."""
+    while parent[node] != node:
+        parent[node] = parent[parent[node]]
+        node = parent[node]
+    return node
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -65,29 +89,38 @@ def _best_iou(x0: int, y0: int, x1: int, y1: int, gt: np.ndarray) -> float:
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _extent_iou(
-    xmin: int, ymin: int, xmax: int, ymax: int, width: int, height: int, gt: np.ndarray, parity: bool
-):
-    """IoU of the box of a bounding extent in the given convention (see ``boxes.BoxConvention``)."""
+def _record_iou(rec: np.ndarray, r: int, grow: int, target: tuple) -> float:
+    """IoU of the box of root r's extent grown by ``grow`` pixels; ``target`` = (width, height, GT boxes,
+    parity convention, see ``boxes.BoxConvention``)."""
+    width, height, gt, parity = target
+    xmin, ymin = rec[r, _XMIN] - grow, rec[r, _YMIN] - grow
+    xmax, ymax = rec[r, _XMAX] + grow, rec[r, _YMAX] + grow
     if parity:
         return _best_iou(xmin, ymin, min(xmax + 1, width - 1), min(ymax + 1, height - 1), gt)
     return _best_iou(xmin, ymin, xmax, ymax, gt)
 
 
+# All sweeps work on the image padded by one pixel on each side (no bounds checks; the padding is also
+# findContours' implicit zero frame). Index of pixel (y, x): (y + 1) * (W + 2) + x + 1, raster-monotone.
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _buckets(values: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Counting sort of values in [0, 255] into ``order``; returns ``bounds``, such that the indices of value
-    v are ``order[bounds[v]:bounds[v + 1]]``."""
+def _buckets(values: np.ndarray, order: np.ndarray, stride: int, offset: int) -> np.ndarray:
+    """Counting sort of the indices ``y * stride + x + offset`` of a 2-D uint8 array by value (raster order
+    within a value); returns ``bounds``: the indices of value v are ``order[bounds[v]:bounds[v + 1]]``."""
+    height, width = values.shape
     bounds = np.zeros(_LEVELS + 1, np.int64)
-    for value in values:
-        bounds[value + 1] += 1
+    for y in range(height):
+        for x in range(width):
+            bounds[values[y, x] + 1] += 1
     for v in range(_LEVELS):
         bounds[v + 1] += bounds[v]
     fill = bounds[:-1].copy()
-    for index in range(len(values)):
-        value = values[index]
-        order[fill[value]] = index
-        fill[value] += 1
+    for y in range(height):
+        for x in range(width):
+            value = values[y, x]
+            order[fill[value]] = y * stride + x + offset
+            fill[value] += 1
     return bounds
 
 
@@ -101,323 +134,243 @@ def _remove(alive: np.ndarray, slot: np.ndarray, n_alive: int, node: int) -> int
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _full_ring(added: np.ndarray, p: int, ring: np.ndarray) -> bool:
-    """Whether all 8 neighbours of p are added.
-
-    Consecutive ring cells are 8-adjacent, so each run of added cells around p already lies in one component:
-    one find per run suffices (at the run's first cell, or at cell 0 when the whole ring is added).
-    """
-    for offset in ring:
-        if not added[p + offset]:
-            return False
-    return True
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _grow(box: np.ndarray, root: int, x0: int, y0: int, x1: int, y1: int) -> None:
-    box[root, 0] = min(box[root, 0], x0)
-    box[root, 1] = min(box[root, 1], y0)
-    box[root, 2] = max(box[root, 2], x1)
-    box[root, 3] = max(box[root, 3], y1)
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _add_8connected(
-    p: int,
-    x: int,
-    y: int,
-    ring: np.ndarray,
-    added: np.ndarray,
-    parent: np.ndarray,
-    size: np.ndarray,
-    box: np.ndarray,
-    alive: np.ndarray,
-    slot: np.ndarray,
-    n_alive: int,
-    halves: np.ndarray,
-    first: np.ndarray,
-    fill: bool,
-) -> tuple[int, int]:
-    """Add pixel p at (x, y) to the 8-connected union-find forest of the added pixels.
-
-    p joins the root of its first added neighbour run (see ``_full_ring``); the roots of the other runs are
-    united with it by size, boxes grown and absorbed roots dropped from the live list; with no added
-    neighbour p becomes a new live root. With ``fill`` the half-cell counts and first pixels (``_fill_sweep``)
-    follow the merges too. Returns p's root and the new number of live roots.
-    """
-    added[p] = True
-    root = -1
-    for j in range(8):
-        if not added[p + ring[j]] or (added[p + ring[j - 1]] and (j > 0 or not _full_ring(added, p, ring))):
-            continue
-        other = _find(parent, p + ring[j])
-        if root == -1:
-            root = other
-            parent[p] = root
-            size[root] += 1
-            _grow(box, root, x, y, x, y)
-            if fill:
-                first[root] = min(first[root], p)
-        elif other != root:
-            if size[root] < size[other]:
-                root, other = other, root
-            parent[other] = root
-            size[root] += size[other]
-            _grow(box, root, box[other, 0], box[other, 1], box[other, 2], box[other, 3])
-            if fill:
-                halves[root] += halves[other]
-                first[root] = min(first[root], first[other])
-            n_alive = _remove(alive, slot, n_alive, other)
-    if root == -1:
-        root = p
-        box[p, 0] = box[p, 2] = x
-        box[p, 1] = box[p, 3] = y
-        if fill:
-            first[p] = p
-        alive[n_alive] = p
-        slot[p] = n_alive
-        n_alive += 1
-    return root, n_alive
-
-
-# All sweeps work on the image padded by one never-added pixel on each side (no bounds checks; the padding is
-# also findContours' implicit zero frame). Index of pixel (y, x): (y + 1) * (W + 2) + x + 1, raster-monotone.
+def _new_root(p: int, x: int, y: int, rec: np.ndarray, parent: np.ndarray, cached: np.ndarray) -> None:
+    parent[p] = p
+    rec[p, _XMIN] = rec[p, _XMAX] = x
+    rec[p, _YMIN] = rec[p, _YMAX] = y
+    rec[p, _SIZE] = 1
+    rec[p, _HALF] = 0
+    rec[p, _FIRST] = p
+    rec[p, _CHI] = 0
+    cached[p] = -1.0
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _foreground_sweep(q: np.ndarray, gt: np.ndarray, parity: bool, work: tuple) -> np.ndarray:
-    """Per level t, the best IoU over the boxes of all 8-connected components of ``q > t`` (-1: none)."""
-    height, width = q.shape
-    stride = width + 2
-    n = (height + 2) * stride
-    ring = np.array([-stride, -stride + 1, 1, stride + 1, stride, stride - 1, -1, -stride - 1])
-    order, parent, size, added, box, cached, alive, slot, halves, first = work[:10]
-    bounds = _buckets(q.ravel(), order)
-    for i in range(n):
-        parent[i] = i
-        size[i] = 1
-        added[i] = False
-        cached[i] = -1.0
-    n_alive = 0
-    out = np.full(_LEVELS, -1.0)
-    for v in range(_LEVELS - 1, 0, -1):
-        for k in range(bounds[v], bounds[v + 1]):
-            y, x = divmod(order[k], width)
-            p = (y + 1) * stride + x + 1
-            root, n_alive = _add_8connected(
-                p, x, y, ring, added, parent, size, box, alive, slot, n_alive, halves, first, False
-            )
-            cached[root] = -1.0
-        best = -1.0
-        for i in range(n_alive):
-            r = alive[i]
-            if cached[r] < 0:
-                cached[r] = _extent_iou(box[r, 0], box[r, 1], box[r, 2], box[r, 3], width, height, gt, parity)
-            best = max(best, cached[r])
-        out[v - 1] = best
-    return out
+def _absorb(rec: np.ndarray, root: int, other: int) -> None:
+    """Merge root ``other``'s record into ``root``'s."""
+    rec[root, _XMIN] = min(rec[root, _XMIN], rec[other, _XMIN])
+    rec[root, _YMIN] = min(rec[root, _YMIN], rec[other, _YMIN])
+    rec[root, _XMAX] = max(rec[root, _XMAX], rec[other, _XMAX])
+    rec[root, _YMAX] = max(rec[root, _YMAX], rec[other, _YMAX])
+    rec[root, _SIZE] += rec[other, _SIZE]
+    rec[root, _HALF] += rec[other, _HALF]
+    rec[root, _FIRST] = min(rec[root, _FIRST], rec[other, _FIRST])
+    rec[root, _CHI] += rec[other, _CHI]
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _background_sweep(
-    q: np.ndarray, gt: np.ndarray, parity: bool, work: tuple
+def _join(rec: np.ndarray, root: int, x: int, y: int) -> None:
+    """Add pixel (x, y) to root's extent and size."""
+    rec[root, _XMIN] = min(rec[root, _XMIN], x)
+    rec[root, _YMIN] = min(rec[root, _YMIN], y)
+    rec[root, _XMAX] = max(rec[root, _XMAX], x)
+    rec[root, _YMAX] = max(rec[root, _YMAX], y)
+    rec[root, _SIZE] += 1
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _level_summary(
+    rec: np.ndarray, cached: np.ndarray, alive: np.ndarray, n_alive: int, grow: int, target: tuple
+) -> tuple[float, float, int]:
+    """Over the live roots (n_alive > 0): the IoU of the one of largest half-cell count (ties: latest first
+    pixel), the best IoU (boxes grown by ``grow``; stale cached IoUs recomputed) and the smallest χ."""
+    chosen = alive[0]
+    best = -1.0
+    chi = rec[chosen, _CHI]
+    for i in range(n_alive):
+        r = alive[i]
+        if rec[r, _HALF] > rec[chosen, _HALF] or (
+            rec[r, _HALF] == rec[chosen, _HALF] and rec[r, _FIRST] > rec[chosen, _FIRST]
+        ):
+            chosen = r
+        if cached[r] < 0:
+            cached[r] = _record_iou(rec, r, grow, target)
+        best = max(best, cached[r])
+        chi = min(chi, rec[r, _CHI])
+    return cached[chosen], best, chi
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _sweep8(
+    order: np.ndarray, bounds: np.ndarray, target: tuple, work: tuple
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per level t, the best IoU over hole-border boxes of ``q > t`` (-1: no hole) and the number of holes;
-    ``t_exit`` (padded) is left in the work arrays."""
-    height, width = q.shape
-    stride = width + 2
-    n = (height + 2) * stride
-    exterior = n
+    """Grow 8-connected components from level 255 down (pixels of level e join for t < e); per level t:
+    the IoU of the component of largest half-cell count (ties: latest first pixel; -1: empty level) and the
+    best IoU over all components (-1: none).
+
+    One mask of the 8 added neighbours per pixel gives its neighbour runs and half-cells (``_RUNS``,
+    ``_HALVES``); the runs' roots are united by size and absorbed roots dropped from the live list.
+    """
+    stride = target[0] + 2
+    ring = np.array([-stride, -stride + 1, 1, stride + 1, stride, stride - 1, -1, -stride - 1])
+    parent, added, rec, cached, alive, slot, xs, ys = work[1:9]
+    added[:] = 0
+    n_alive = 0
+    largest = np.full(_LEVELS, -1.0)
+    best_all = np.full(_LEVELS, -1.0)
+    for e in range(_LEVELS - 1, 0, -1):
+        for k in range(bounds[e], bounds[e + 1]):
+            p = order[k]
+            mask = 0
+            for j in range(8):
+                mask |= np.int64(added[p + ring[j]]) << j
+            added[p] = 1
+            if mask == 0:
+                _new_root(p, xs[p], ys[p], rec, parent, cached)
+                alive[n_alive] = p
+                slot[p] = n_alive
+                n_alive += 1
+                continue
+            root = _find(parent, p + ring[_RUNS[mask, 1]])
+            for i in range(2, _RUNS[mask, 0] + 1):
+                other = _find(parent, p + ring[_RUNS[mask, i]])
+                if other != root:
+                    if rec[root, _SIZE] < rec[other, _SIZE]:
+                        root, other = other, root
+                    parent[other] = root
+                    _absorb(rec, root, other)
+                    n_alive = _remove(alive, slot, n_alive, other)
+            parent[p] = root
+            _join(rec, root, xs[p], ys[p])
+            rec[root, _HALF] += _HALVES[mask]
+            rec[root, _FIRST] = min(rec[root, _FIRST], p)
+            cached[root] = -1.0
+        if n_alive > 0:
+            largest[e - 1], best_all[e - 1], _ = _level_summary(rec, cached, alive, n_alive, 0, target)
+    return largest, best_all
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _open_hole(hole: int, following: np.ndarray, exits: np.ndarray, n_exits: int) -> int:
+    """Append the members of ``hole``, which joins the exterior, to ``exits``; returns their new count."""
+    member = hole
+    while member != -1:
+        exits[n_exits] = member
+        n_exits += 1
+        member = following[member]
+    return n_exits
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _background_sweep(  # noqa: C901, PLR0915 (see the last paragraph of the docstring)
+    order: np.ndarray, bounds: np.ndarray, target: tuple, work: tuple
+) -> tuple[np.ndarray, bool, np.ndarray]:
+    """Per level t, the best IoU over hole-border boxes of ``q > t`` (-1: no hole); whether at some level a
+    hole surrounds a foreground component; and ``exit_bounds``: the pixels that join the exterior background
+    at level v (their ``t_exit``) are ``exits[exit_bounds[v]:exit_bounds[v + 1]]`` (``exits`` = ``work[11]``).
+
+    Grows 4-connected background components from the darkest level up; the padding belongs to a virtual
+    exterior node (index n) whose members are not tracked; each hole keeps a member list (``tail``,
+    ``following``) to list them when it opens up to the exterior, and its Euler characteristic
+    χ = V − E + F (pixels, 4-adjacent pairs, full 2x2 blocks; 1 − its own holes for a 4-connected set): a
+    hole with χ < 1 encloses foreground, i.e. a component nested in it (Gray, "Local properties of binary
+    images in two dimensions", IEEE Trans. Computers 1971).
+
+    One compiled loop on purpose: per-pixel helpers would need the work arrays either one by one (more than
+    eight arguments) or unpacked from the ``work`` tuple per pixel, whose reference counting made the sweep
+    10x slower (measured).
+    """
+    stride = target[0] + 2
+    exterior = (target[1] + 2) * stride
     neighbours = np.array([-stride, -1, 1, stride])
-    order, parent, size, added, box, cached, alive, slot, tail, following, t_exit = work[:11]
-    bounds = _buckets(q.ravel(), order)
-    holes = np.zeros(_LEVELS, np.int64)
-    parent[exterior] = exterior
-    for p in range(n):
-        y, x = divmod(p, stride)
-        padding = y == 0 or x == 0 or y == height + 1 or x == width + 1
-        added[p] = padding  # the padding is exterior at every level
-        parent[p] = exterior if padding else p
-        size[p] = 1
-        cached[p] = -1.0
-        tail[p] = p  # member lists of the holes, to stamp t_exit when they open up
-        following[p] = -1
-        t_exit[p] = 0
+    # the four 2x2 blocks around p: (vertical, horizontal) neighbour offsets, the diagonal is their sum
+    verticals = np.array([-stride, -stride, stride, stride])
+    horizontals = np.array([-1, 1, 1, -1])
+    parent, added, rec, cached, alive, slot, xs, ys, tail, following, exits, frame = work[1:13]
+    added[:] = frame  # the padding is exterior at every level (its parent is the exterior node)
+    nested = False
+    exit_bounds = np.zeros(_LEVELS + 1, np.int64)
+    n_exits = 0
     n_alive = 0
     out = np.full(_LEVELS, -1.0)
     for v in range(_LEVELS):
+        exit_bounds[v] = n_exits
         for k in range(bounds[v], bounds[v + 1]):
-            y, x = divmod(order[k], width)
-            p = (y + 1) * stride + x + 1
-            added[p] = True
+            p = order[k]
+            added[p] = 1
             root = -1
+            change = 1  # of χ: +1 pixel, −1 per added 4-neighbour, +1 per 2x2 block the pixel completes
             for offset in neighbours:
                 if not added[p + offset]:
                     continue
+                change -= 1
                 other = _find(parent, p + offset)
                 if root == -1:
                     root = other
                     parent[p] = root
                     if root == exterior:
-                        t_exit[p] = v
+                        exits[n_exits] = p
+                        n_exits += 1
                     else:
-                        size[root] += 1
-                        _grow(box, root, x, y, x, y)
+                        _join(rec, root, xs[p], ys[p])
                         following[tail[root]] = p
                         tail[root] = p
+                        following[p] = -1
                     continue
                 if other == root:
                     continue
                 if root == exterior or other == exterior:
                     hole = root if other == exterior else other
-                    member = hole
-                    while member != -1:
-                        t_exit[member] = v
-                        member = following[member]
+                    n_exits = _open_hole(hole, following, exits, n_exits)
                     parent[hole] = exterior
                     root = exterior
                 else:
-                    if size[root] < size[other]:
+                    if rec[root, _SIZE] < rec[other, _SIZE]:
                         root, other = other, root
                     parent[other] = root
-                    size[root] += size[other]
-                    _grow(box, root, box[other, 0], box[other, 1], box[other, 2], box[other, 3])
+                    _absorb(rec, root, other)
                     following[tail[root]] = other
                     tail[root] = tail[other]
                     hole = other
                 n_alive = _remove(alive, slot, n_alive, hole)
             if root == -1:
                 root = p
-                box[p, 0] = box[p, 2] = x
-                box[p, 1] = box[p, 3] = y
+                _new_root(p, xs[p], ys[p], rec, parent, cached)
+                tail[p] = p
+                following[p] = -1
                 alive[n_alive] = p
                 slot[p] = n_alive
                 n_alive += 1
             if root != exterior:
                 cached[root] = -1.0
-        best = -1.0
-        for i in range(n_alive):
-            r = alive[i]
-            if cached[r] < 0:
-                cached[r] = _extent_iou(
-                    box[r, 0] - 1, box[r, 1] - 1, box[r, 2] + 1, box[r, 3] + 1, width, height, gt, parity
-                )
-            best = max(best, cached[r])
-        out[v] = best
-        holes[v] = n_alive
-    return out, holes
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _fill_sweep(
-    height: int, width: int, gt: np.ndarray, parity: bool, work: tuple
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per level t: the IoU of the box ``max(contours, key=cv2.contourArea)`` picks (-1: empty level), the
-    best IoU over the top-level components' boxes, and their number.
-
-    A 2x2 cell adds ½ to its component's area when its third corner joins the fill and ½ when its fourth does.
-    """
-    stride = width + 2
-    n = (height + 2) * stride
-    ring = np.array([-stride, -stride + 1, 1, stride + 1, stride, stride - 1, -1, -stride - 1])
-    order, parent, size, added, box, cached, alive, slot, halves, first, t_exit = work
-    bounds = _buckets(t_exit, order)
-    for i in range(n):
-        parent[i] = i
-        size[i] = 1
-        added[i] = False
-        halves[i] = 0
-        cached[i] = -1.0
-    n_alive = 0
-    out = np.full(_LEVELS, -1.0)
-    top_best = np.full(_LEVELS, -1.0)
-    top_count = np.zeros(_LEVELS, np.int64)
-    for e in range(_LEVELS - 1, 0, -1):
-        for k in range(bounds[e], bounds[e + 1]):
-            p = order[k]
-            y, x = divmod(p, stride)
-            y, x = y - 1, x - 1
-            root, n_alive = _add_8connected(
-                p, x, y, ring, added, parent, size, box, alive, slot, n_alive, halves, first, True
-            )
-            # The four cells with corner p are (N, NE, E), (E, SE, S), (S, SW, W), (W, NW, N) around it.
-            for c in range(0, 8, 2):
-                if added[p + ring[c]] + added[p + ring[c + 1]] + added[p + ring[(c + 2) % 8]] >= 2:
-                    halves[root] += 1
-            cached[root] = -1.0
-        if n_alive == 0:
-            continue
-        chosen = alive[0]
-        best = -1.0
-        for i in range(n_alive):
-            r = alive[i]
-            if halves[r] > halves[chosen] or (halves[r] == halves[chosen] and first[r] > first[chosen]):
-                chosen = r
-            if cached[r] < 0:
-                cached[r] = _extent_iou(box[r, 0], box[r, 1], box[r, 2], box[r, 3], width, height, gt, parity)
-            best = max(best, cached[r])
-        out[e - 1] = cached[chosen]
-        top_best[e - 1] = best
-        top_count[e - 1] = n_alive
-    return out, top_best, top_count
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _euler_numbers(padded: np.ndarray) -> np.ndarray:
-    """Euler number (8-connected components minus 4-connected holes) of ``q > t`` for every t, from Gray's
-    bit-quad counts E = (Q1 − Q3 − 2·QD) / 4 over the 2x2 quads of ``q`` padded with -1."""
-    height, width = padded.shape
-    quads = np.zeros(_LEVELS + 1, np.int64)  # difference array over t of Q1 − Q3 − 2·QD
-    for y in range(height - 1):
-        for x in range(width - 1):
-            v0, v1 = np.int64(padded[y, x]), np.int64(padded[y, x + 1])
-            v2, v3 = np.int64(padded[y + 1, x]), np.int64(padded[y + 1, x + 1])
-            high1, low1 = max(v0, v1), min(v0, v1)
-            high2, low2 = max(v2, v3), min(v2, v3)
-            first, second = max(high1, high2), max(min(high1, high2), max(low1, low2))
-            last, third = min(low1, low2), min(max(low1, low2), min(high1, high2))
-            # one corner above for t in [second, first - 1], three for t in [last, third - 1]
-            if first > second and first > 0:
-                quads[max(second, 0)] += 1
-                quads[first] -= 1
-            if third > last and third > 0:
-                quads[max(last, 0)] -= 1
-                quads[third] += 1
-            # two diagonal corners above (top-left + bottom-right, or top-right + bottom-left)
-            for top, bottom in ((min(v0, v3), max(v1, v2)), (min(v1, v2), max(v0, v3))):
-                if top > bottom and top > 0:
-                    quads[max(bottom, 0)] -= 2
-                    quads[top] += 2
-    return np.cumsum(quads)[:_LEVELS] // 4
+                for j in range(4):
+                    vertical, horizontal = p + verticals[j], p + horizontals[j]
+                    change += added[vertical] & added[horizontal] & added[vertical + horizontals[j]]
+                rec[root, _CHI] += change
+        if n_alive > 0:
+            _, out[v], chi = _level_summary(rec, cached, alive, n_alive, 1, target)
+            nested |= chi < 1
+    exit_bounds[_LEVELS] = n_exits
+    return out, nested, exit_bounds
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _map_level_ious(
-    q: np.ndarray, gt: np.ndarray, parity: bool, work: tuple, padded: np.ndarray
+    q: np.ndarray, gt: np.ndarray, parity: bool, work: tuple
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`level_ious` of one map; ``padded`` is a (H + 2, W + 2) int16 work array framed by -1."""
+    """:func:`level_ious` of one map."""
     height, width = q.shape
-    holes, hole_count = _background_sweep(q, gt, parity, work)
-    largest, top_level, top_count = _fill_sweep(height, width, gt, parity, work)
-    # Components = Euler number + holes; when they are all top-level (none nested in a hole) at every level,
-    # the fill sweep already saw every component box and the foreground sweep can be skipped.
-    padded[1:-1, 1:-1] = q
-    if np.array_equal(_euler_numbers(padded) + hole_count, top_count):
-        components = top_level
-    else:
-        components = _foreground_sweep(q, gt, parity, work)
+    stride = width + 2
+    order, exits = work[0], work[11]
+    bounds = _buckets(q, order, stride, stride + 1)
+    target = (width, height, gt, parity)
+    holes, nested, exit_bounds = _background_sweep(order, bounds, target, work)
+    largest, top_level = _sweep8(exits, exit_bounds, target, work)
+    # Without a component nested in a hole at any level, the fill sweep already saw every component box and
+    # the foreground sweep can be skipped.
+    components = _sweep8(order, bounds, target, work)[1] if nested else top_level
     return largest, np.maximum(components, holes)
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _batch_level_ious(
-    maps: np.ndarray, gt: np.ndarray, gt_bounds: np.ndarray, parity: bool, work: tuple, padded: np.ndarray
+    maps: np.ndarray, gt: np.ndarray, gt_bounds: np.ndarray, parity: bool, work: tuple
 ) -> tuple[np.ndarray, np.ndarray]:
     largest = np.empty((maps.shape[0], _LEVELS))
     every = np.empty((maps.shape[0], _LEVELS))
     for b in range(maps.shape[0]):
         gt_b = gt[gt_bounds[b] : gt_bounds[b + 1]]
-        largest[b], every[b] = _map_level_ious(maps[b], gt_b, parity, work, padded)
+        largest[b], every[b] = _map_level_ious(maps[b], gt_b, parity, work)
     return largest, every
 
 
@@ -426,27 +379,32 @@ class _Workspace(threading.local):
 
     shape: tuple[int, int] | None = None
     arrays: tuple = ()
-    padded: np.ndarray = np.empty((0, 0), np.int16)
 
-    def get(self, height: int, width: int) -> tuple[tuple, np.ndarray]:
+    def get(self, height: int, width: int) -> tuple:
         if self.shape != (height, width):
             n = (height + 2) * (width + 2)
+            frame = np.ones((height + 2, width + 2), np.uint8)
+            frame[1:-1, 1:-1] = 0
+            parent = np.arange(n + 1, dtype=np.int32)
+            parent[:-1][frame.ravel() == 1] = n  # the padding hangs from the exterior node (background sweep)
+            y, x = np.divmod(np.arange(n, dtype=np.int32), width + 2)
             self.shape = (height, width)
             self.arrays = (
-                np.empty(n, np.int64),  # order
-                np.empty(n + 1, np.int32),  # parent (+ the exterior node)
-                np.empty(n + 1, np.int32),  # size
-                np.empty(n, np.bool_),  # added
-                np.empty((n, 4), np.int32),  # box
-                np.empty(n, np.float64),  # cached IoU
-                np.empty(n, np.int32),  # alive
-                np.empty(n, np.int32),  # slot
-                np.empty(n, np.int32),  # tail / halves
-                np.empty(n, np.int32),  # following / first
-                np.empty(n, np.int64),  # t_exit
+                np.empty(n, np.int32),  # order of the pixels by value
+                parent,  # (+ the exterior node)
+                np.empty(n, np.uint8),  # added
+                np.empty((n, 8), np.int32),  # per-root records (_XMIN ... _CHI)
+                np.empty(n, np.float64),  # cached IoU per root, -1 when stale
+                np.empty(n, np.int32),  # alive roots
+                np.empty(n, np.int32),  # slot in alive
+                x - 1,  # image x of a padded index
+                y - 1,  # image y
+                np.empty(n, np.int32),  # tail of a hole's member list
+                np.empty(n, np.int32),  # following member
+                np.empty(n, np.int32),  # the pixels in the order they join the exterior background
+                frame.ravel(),  # added before the background sweep: the padding
             )
-            self.padded = np.full((height + 2, width + 2), -1, np.int16)
-        return self.arrays, self.padded
+        return self.arrays
 
 
 _WORKSPACE = _Workspace()
@@ -461,9 +419,9 @@ def level_ious_batch(
     arrays.
     """
     quantized = np.ascontiguousarray(quantized, dtype=np.uint8)
-    work, padded = _WORKSPACE.get(*quantized.shape[1:])
+    work = _WORKSPACE.get(*quantized.shape[1:])
     gt = np.ascontiguousarray(gt, dtype=np.int64).reshape(-1, 4)
-    return _batch_level_ious(quantized, gt, np.asarray(gt_bounds, dtype=np.int64), parity, work, padded)
+    return _batch_level_ious(quantized, gt, np.asarray(gt_bounds, dtype=np.int64), parity, work)
 
 
 def level_ious(quantized: np.ndarray, gt: np.ndarray, parity: bool) -> tuple[np.ndarray, np.ndarray]:

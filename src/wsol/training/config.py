@@ -94,6 +94,8 @@ class TrainerConfig:
     ``patience`` (epochs without improvement of it) enables early stopping; ``checkpoint_every_n_steps`` is
     how often ``last.ckpt`` is refreshed inside an epoch.
     ``limit_*_batches`` (an int count or a float fraction) are for quick runs and tests.
+    ``channels_last`` runs the method's 4-D weights and the image batches in the channels-last memory format
+    (faster convolutions on CPU: ``benchmarks/bench_training_lite0.py``; results equal to float rounding).
     """
 
     max_epochs: int = 10
@@ -114,6 +116,7 @@ class TrainerConfig:
     limit_val_batches: Any = None
     limit_test_batches: Any = None
     progress_bar: bool = True
+    channels_last: bool = True
 
 
 @dataclass

@@ -95,8 +95,9 @@ class WSOLLightningModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.method = method
         self.run_config = dict(config)
+        self.channels_last = bool(self.run_config.get("trainer", {}).get("channels_last", False))
+        self.method = method.to(memory_format=torch.channels_last) if self.channels_last else method
         self.class_names = list(class_names)
         # Where the next training batch starts: (epoch, batches already done in it); saved for exact resume.
         self.train_position: tuple[int, int] = (0, 0)
@@ -111,6 +112,11 @@ class WSOLLightningModule(L.LightningModule):
         optimizer = build_optimizer(self.method.parameter_groups(optim["lr"]), optim)
         scheduler = StepDecayLR(optimizer, optim["step_size"], optim["gamma"], optim["min_lr"])
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        if self.channels_last and batch["image"].dim() == 4:
+            return {**batch, "image": batch["image"].contiguous(memory_format=torch.channels_last)}
+        return batch
 
     def on_train_epoch_start(self) -> None:
         self.train_position = (self.current_epoch, 0)
