@@ -164,12 +164,15 @@ def test_cam_source_map_is_what_seeds_the_decoder(monkeypatch: pytest.MonkeyPatc
     assert torch.allclose(maps, upsampled(layercam), atol=1e-5)
 
 
-def test_stages_and_head_match_the_classifier_on_lite0() -> None:
-    method = FCAM(2, backbone="efficientnet_lite0", large_feature_map=True, classifier_epochs=1).eval()
+@pytest.mark.parametrize(("backbone", "width"), [("tiny", 8), ("efficientnet_lite0", 2)])
+def test_one_backbone_pass_gives_the_classifier_output(backbone: str, width: int) -> None:
+    method = FCAM(2, backbone=backbone, large_feature_map=True, classifier_epochs=1).eval()
     images = torch.randn(2, 3, 32, 32)
     features, head = method._encode(images)
-    assert features[-1].shape[-1] == 2  # stride 16
-    assert torch.allclose(head.logits, method.classifier(images).logits, atol=1e-5)
+    assert features[-1].shape[-1] == width  # large_feature_map: stride 4 (tiny), 16 (Lite0)
+    expected = method.classifier(images)
+    assert torch.allclose(head.logits, expected.logits, atol=1e-5)
+    assert torch.allclose(head.class_maps, expected.class_maps, atol=1e-5)
 
 
 def test_no_object_images_are_negative_for_negev_only() -> None:
