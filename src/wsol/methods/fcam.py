@@ -136,12 +136,7 @@ class FCAM(WSOLMethod):
         self.crf_config = parse_options(CRFConfig, crf, "crf")
         self.loss_weights = parse_options(FCAMLossWeights, loss, "loss")
         self.classifier = self._classifier(
-            classifier_checkpoint,
-            backbone,
-            head,
-            {**dict(backbone_options or {}), "large_feature_map": bool(large_feature_map)},
-            head_options,
-            weights,
+            classifier_checkpoint, backbone, head, backbone_options, head_options, weights, large_feature_map
         )
         self.classifier_epochs = int(classifier_epochs)
         self.decoder = UNetDecoder(probe_stages(self.classifier.backbone), decoder_widths)
@@ -160,18 +155,20 @@ class FCAM(WSOLMethod):
         checkpoint: str | None,
         backbone: str,
         head: str,
-        backbone_options: dict[str, Any],
+        backbone_options: Mapping[str, Any] | None,
         head_options: Mapping[str, Any] | None,
         weights: str | None,
+        large_feature_map: bool,
     ) -> WSOLClassifier:
+        """A new classifier from the options, or the trained one of ``checkpoint`` (which fixes them all)."""
         if checkpoint is None:
             return build_classifier(
                 backbone,
                 head,
                 self.num_classes,
-                large_feature_map=backbone_options.pop("large_feature_map"),
+                large_feature_map=large_feature_map,
                 weights=weights,
-                backbone_options=backbone_options,
+                backbone_options=dict(backbone_options or {}),
                 head_options=dict(head_options or {}),
             )
         trained = load_trained_method(checkpoint, "classifier_checkpoint")
