@@ -4,13 +4,13 @@
 
 Imports BUSI into ``WORK/data`` (``wsol data import busi``; reused when already there), then for each seed and
 preset runs ``wsol train --config <preset> data.root=WORK/data`` (one run at a time) and ``wsol evaluate
---checkpoint best.ckpt --split test``; ``weight_map_lite0`` uses the ``cam_gap_lite0`` checkpoint of the same
-seed as its frozen classifier, and Grad-CAM / Grad-CAM++ / LayerCAM are evaluated post hoc on the
-``wgap_lite0`` checkpoint. Each finished result is appended to ``WORK/results.jsonl``, so an interrupted run
-resumes where it stopped; ``--table-only`` prints the table from what is there. The table (Markdown, mean ± sd
-over the seeds run, n per row) has the test split's classification error, PxAP, F1⁺ / F1⁻ (τ = 0.5),
-MaxBoxAccV2, GT-known loc (MaxBoxAcc at IoU 50) and the training time (wall and CPU seconds of the ``wsol
-train`` process and its loader workers).
+--checkpoint best.ckpt --split test``; ``weight_map_lite0``, ``fcam_lite0`` and ``negev_lite0`` use the
+``cam_gap_lite0`` checkpoint of the same seed as their frozen classifier, and Grad-CAM / Grad-CAM++ / LayerCAM
+are evaluated post hoc on the ``wgap_lite0`` checkpoint. Each finished result is appended to
+``WORK/results.jsonl``, so an interrupted run resumes where it stopped; ``--table-only`` prints the table from
+what is there. The table (Markdown, mean ± sd over the seeds run, n per row) has the test split's
+classification error, PxAP, F1⁺ / F1⁻ (τ = 0.5), MaxBoxAccV2, GT-known loc (MaxBoxAcc at IoU 50) and the
+training time (wall and CPU seconds of the ``wsol train`` process and its loader workers).
 """
 
 from __future__ import annotations
@@ -35,7 +35,16 @@ PRESETS = (
     "minmax_entropy_no_erasing_lite0",
     "maxmin_uncertainty_sem_lite0",
     "weight_map_lite0",
+    "fcam_lite0",
+    "negev_lite0",
 )
+# Second runs over the frozen cam_gap_lite0 classifier of the same seed.
+ON_CAM_GAP = {
+    "weight_map_lite0": "classifier.checkpoint",
+    "fcam_lite0": "classifier_checkpoint",
+    "negev_lite0": "classifier_checkpoint",
+}
+"""Second runs over the same seed's ``cam_gap_lite0`` checkpoint, and the option that names it."""
 POST_HOC = {"wgap_lite0": ("gradcam", "gradcampp", "layercam")}
 COLUMNS = (
     ("cls. error %", "top1_err"),
@@ -111,8 +120,9 @@ class Table:
         if best.exists():
             return best
         extra = []
-        if preset == "weight_map_lite0":
-            extra = [f"method.options.classifier.checkpoint={self.checkpoint('cam_gap_lite0', seed)}"]
+        if preset in ON_CAM_GAP:
+            key = ON_CAM_GAP[preset]
+            extra = [f"method.options.{key}={self.checkpoint('cam_gap_lite0', seed)}"]
         command = wsol(
             "train", "--config", preset, f"data.root={self.data}", f"seed={seed}", f"name={name}",
             f"output_dir={self.work / 'runs'}", "trainer.progress_bar=false", *extra, *self.overrides,

@@ -1,5 +1,6 @@
 """F-CAM / NEGEV as methods: the two stages (classifier, then frozen classifier + decoder), option errors, the
-source CAM, and `wsol train --config fcam|negev` end to end on a tiny synthetic dataset (32 px)."""
+source CAM (the head's or a post-hoc extractor's), negatives, and `wsol train --config fcam|negev` end to end
+on a tiny synthetic dataset (32 px)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import wsol.methods.fcam as fcam_module
 from wsol.cli.main import main
 from wsol.methods import build_method
 from wsol.methods.cam_baseline import PoolingHeadMethod
@@ -77,6 +79,7 @@ def test_source_cam_output_equals_the_cam_method_map() -> None:
         ({"classifier_epochs": 1, "seeds": {"fg": 3}}, "seeds: unknown option"),
         ({"classifier_epochs": 1, "negative_classes": [5]}, "negative_classes"),
         ({"classifier_epochs": 1, "crf": {"scale": 2.0}}, "scale"),
+        ({"classifier_epochs": 1, "cam_source": "gradcam+"}, "cam_source: expected 'head' or one of"),
     ],
 )
 def test_bad_options_name_the_option(options: dict, message: str) -> None:
@@ -123,3 +126,59 @@ def test_cli_trains_both_stages_and_loads_a_trained_classifier(tmp_path: Path) -
     keys = [k for k in source if k.startswith("method.classifier.")]
     assert keys and all(torch.equal(source[k], trained[k]) for k in keys)
     assert any(k.startswith("method.decoder.") for k in trained)
+
+
+def _minmax(maps: torch.Tensor) -> torch.Tensor:
+    low = maps.amin(dim=(1, 2), keepdim=True)
+    return (maps - low) / (maps.amax(dim=(1, 2), keepdim=True) - low)
+
+
+def test_cam_source_map_is_what_seeds_the_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    method = FCAM(3, classifier_epochs=1, cam_source="layercam")
+    method.on_train_epoch_end(0)
+    images, labels = torch.randn(2, 3, 32, 32), torch.tensor([2, 0])
+    # By hand, GAP head s_c = mean_ij (W_c · A_ij + b_c): dS_c/dA_k(i, j) = W_ck / hw at every location, so
+    # LayerCAM = ReLU(Σ_k ReLU(W_ck) A_k) / hw; the head's CAM is Σ_k W_ck A_k + b_c. Bilinear, min-max.
+    with torch.no_grad():
+        features = method.classifier.backbone(images)
+        weights = method.classifier.head.classifier.weight[labels, :, 0, 0]
+        layercam = torch.einsum("bk,bkhw->bhw", weights.clamp_min(0), features).clamp_min(0)
+        head_cam = torch.einsum("bk,bkhw->bhw", weights, features)
+
+    def upsampled(maps: torch.Tensor) -> torch.Tensor:
+        return _minmax(torch.nn.functional.interpolate(maps[:, None], size=(32, 32), mode="bilinear")[:, 0])
+
+    seen: list[torch.Tensor] = []
+    real_sampler = fcam_module.sample_seeds
+    monkeypatch.setattr(
+        fcam_module, "sample_seeds", lambda cams, config: seen.append(cams) or real_sampler(cams, config)
+    )
+    method.train().training_loss({"image": images, "label": labels}).total.backward()
+    assert torch.allclose(seen[0], upsampled(layercam), atol=1e-5)
+    assert not torch.allclose(seen[0], upsampled(head_cam), atol=1e-2)
+    # output="cam" returns the same map, also under inference mode (as `wsol evaluate` calls predict)
+    method.output = "cam"
+    with torch.inference_mode():
+        maps = method.eval().predict(images, labels).maps
+    assert torch.allclose(maps, upsampled(layercam), atol=1e-5)
+
+
+@pytest.mark.parametrize(("backbone", "width"), [("tiny", 8), ("efficientnet_lite0", 2)])
+def test_one_backbone_pass_gives_the_classifier_output(backbone: str, width: int) -> None:
+    method = FCAM(2, backbone=backbone, large_feature_map=True, classifier_epochs=1).eval()
+    images = torch.randn(2, 3, 32, 32)
+    features, head = method._encode(images)
+    assert features[-1].shape[-1] == width  # large_feature_map: stride 4 (tiny), 16 (Lite0)
+    expected = method.classifier(images)
+    assert torch.allclose(head.logits, expected.logits, atol=1e-5)
+    assert torch.allclose(head.class_maps, expected.class_maps, atol=1e-5)
+
+
+def test_no_object_images_are_negative_for_negev_only() -> None:
+    labels, has_object = torch.tensor([0, 1, 2]), torch.tensor([True, True, False])
+    fcam = build_method("fcam", 3, {"classifier_epochs": 1})
+    negev = build_method("negev", 3, {"classifier_epochs": 1, "negative_classes": [0]})
+    assert fcam.negatives(labels, has_object).tolist() == [False, False, False]
+    assert negev.negatives(labels, has_object).tolist() == [True, False, True]
+    assert negev.negatives(labels, None).tolist() == [True, False, False]

@@ -136,7 +136,8 @@ def test_size_and_negative_terms_inside_the_decoder_loss() -> None:
     segmentation = torch.zeros(2, 2, 2, 2)  # P_fg = 1/2: s_fg = s_bg = 2 per image
     segmentation[1, 1] = math.log(3.0)  # image 1 (negative class): P_bg = 1/4 everywhere
     cams = torch.rand(2, 2, 2)
-    out = method.decoder_loss(segmentation, cams, torch.zeros(2, 3, 2, 2), torch.tensor([0, 1]))
+    negative = method.negatives(torch.tensor([0, 1]), None)
+    out = method.decoder_loss(segmentation, cams, torch.zeros(2, 3, 2, 2), negative)
     # t = 1, z = -2 <= -1/t²: ψ = -log 2 per region; both regions, image 0 only, halved
     assert out.terms["size"].item() == pytest.approx(-math.log(2.0), rel=1e-6)
     assert out.terms["negative"].item() == pytest.approx(math.log(4.0), rel=1e-6)

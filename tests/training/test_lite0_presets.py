@@ -1,6 +1,7 @@
 """The real-data ``*_lite0`` presets: each loads with ``data.root`` only, starts from ImageNet-pretrained
-EfficientNet-Lite0 and trains one step on an imported BUSI-layout fixture; ``weight_map_lite0`` finds the
-``cam_gap_lite0`` run of the documented two-step path by its default relative path."""
+EfficientNet-Lite0 and trains one step on an imported BUSI-layout fixture; the second runs of the documented
+two-step path (``weight_map_lite0``, ``fcam_lite0``, ``negev_lite0``) find the ``cam_gap_lite0`` run by its
+default relative path, and name it when it is missing."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ SINGLE_RUN = (
     "minmax_entropy_no_erasing_lite0",
     "maxmin_uncertainty_sem_lite0",
 )
+# Second runs over a frozen cam_gap_lite0 classifier, found by the default relative path of the two-step path.
+TWO_STEP = (
+    "weight_map_lite0",
+    "fcam_lite0",
+    "negev_lite0",
+)
+CAM_GAP_CHECKPOINT = "runs/cam_gap_lite0/checkpoints/best.ckpt"
 ONE_STEP = [
     "data.frame_size=32",
     "data.batch_size=4",
@@ -72,11 +80,26 @@ def test_preset_trains_one_step_on_imported_data(preset, busi, tmp_path, monkeyp
     assert math.isfinite(result.test["test/pxap"])
 
 
-def test_weight_map_preset_uses_the_cam_gap_run(busi, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def cam_gap_folder(busi, tmp_path_factory) -> Path:
+    """A folder holding ``runs/cam_gap_lite0`` (one step): the first of the documented two runs."""
+    folder = tmp_path_factory.mktemp("two_step")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        one_step("cam_gap_lite0", busi, folder, "name=cam_gap_lite0")
+    return folder
+
+
+@pytest.mark.parametrize("preset", TWO_STEP)
+def test_two_step_preset_uses_the_cam_gap_run(preset, busi, cam_gap_folder, tmp_path, monkeypatch):
+    config = load_config(Path(preset), [])
+    options = config.method.options  # weight_map: a typed `classifier` section; F-CAM/NEGEV: a flat key
+    recorded = options.classifier.checkpoint if "classifier" in options else options.classifier_checkpoint
+    assert config.data.root is None and recorded == CAM_GAP_CHECKPOINT
     monkeypatch.chdir(tmp_path)
-    check_preset("weight_map_lite0")
-    with pytest.raises(FileNotFoundError, match="runs/cam_gap_lite0/checkpoints/best.ckpt"):
-        one_step("weight_map_lite0", busi, tmp_path, "name=too_early")
-    one_step("cam_gap_lite0", busi, tmp_path, "name=cam_gap_lite0")
-    result = one_step("weight_map_lite0", busi, tmp_path, "name=weight_map")
-    assert result.checkpoint.is_file() and math.isfinite(result.test["test/pxap"])
+    with pytest.raises(FileNotFoundError, match=CAM_GAP_CHECKPOINT):
+        one_step(preset, busi, tmp_path, "name=too_early")
+    monkeypatch.chdir(cam_gap_folder)
+    result = one_step(preset, busi, tmp_path, f"name={preset}")
+    assert result.checkpoint == cam_gap_folder / "runs" / preset / "checkpoints" / "best.ckpt"
+    assert math.isfinite(result.test["test/pxap"])

@@ -14,9 +14,12 @@ the input resolution from (Eq. 3, the plain sum of the enabled terms):
 
 Both stages run in one ``wsol train``: the first ``classifier_epochs`` epochs train the classifier, the others
 the decoder (per-stage learning rates through ``decoder_lr_mult``). ``classifier_checkpoint`` (a
-``wsol train`` run of method ``cam``) loads a trained classifier instead. The localization map is the
-decoder's foreground probability softmax(S)[:, 1] (class-agnostic); ``output="cam"`` returns the source CAM
-instead (to compare).
+``wsol train`` run of method ``cam``) loads a trained classifier instead. The source CAM is the head's
+class map (``cam_source="head"``, the paper's) or any post-hoc extractor of :mod:`wsol.cams` on the frozen
+classifier (``cam_source="gradcampp"``, ``"layercam"``, ...: the map ``wsol evaluate --cam`` gives). The
+localization map is the decoder's foreground probability softmax(S)[:, 1] (class-agnostic); ``output="cam"``
+returns the source CAM instead (to compare). Negative images (``negative_classes``, and with
+``no_object_negative`` those the dataset declares object-free) get no seed and no size term.
 """
 
 from __future__ import annotations
@@ -27,15 +30,16 @@ from typing import Any, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
+from wsol.cams import CAM_METHODS, build_extractor
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
 from wsol.methods.cam_baseline import PoolingHeadMethod, minmax_normalize
 from wsol.methods.checkpoint import load_checkpoint
 from wsol.methods.crf_loss import CRFConfig, dense_crf_loss
 from wsol.methods.losses import size_barrier
 from wsol.methods.seeding import IGNORE, SeedConfig, sample_seeds, seed_counts
-from wsol.models import WSOLClassifier, build_classifier, select_class_maps
+from wsol.models import HeadOutput, WSOLClassifier, build_classifier, select_class_maps
 from wsol.models.decoder import UNetDecoder, probe_stages
 
 Options = TypeVar("Options")
@@ -93,6 +97,7 @@ class FCAM(WSOLMethod):
         head: str = "gap",
         backbone_options: Mapping[str, Any] | None = None,
         head_options: Mapping[str, Any] | None = None,
+        large_feature_map: bool = False,
         weights: str | None = None,
         classifier_checkpoint: str | None = None,
         classifier_epochs: int = 0,
@@ -102,6 +107,8 @@ class FCAM(WSOLMethod):
         crf: Mapping[str, Any] | None = None,
         loss: Mapping[str, Any] | None = None,
         negative_classes: Sequence[int] = (),
+        no_object_negative: bool = False,
+        cam_source: str = "head",
         image_mean: Sequence[float] = (0.5, 0.5, 0.5),
         image_std: Sequence[float] = (0.5, 0.5, 0.5),
         output: Literal["decoder", "cam"] = "decoder",
@@ -121,16 +128,22 @@ class FCAM(WSOLMethod):
             raise ValueError(f"negative_classes: {bad} are not class indices in [0, {num_classes})")
         if output not in ("decoder", "cam"):
             raise ValueError(f"output: expected 'decoder' or 'cam', got {output!r}")
+        if cam_source != "head" and cam_source not in CAM_METHODS:
+            raise ValueError(
+                f"cam_source: expected 'head' or one of {sorted(CAM_METHODS)}, got {cam_source!r}"
+            )
         self.seed_config = parse_options(SeedConfig, seeds, "seeds")
         self.crf_config = parse_options(CRFConfig, crf, "crf")
         self.loss_weights = parse_options(FCAMLossWeights, loss, "loss")
         self.classifier = self._classifier(
-            classifier_checkpoint, backbone, head, backbone_options, head_options, weights
+            classifier_checkpoint, backbone, head, backbone_options, head_options, weights, large_feature_map
         )
         self.classifier_epochs = int(classifier_epochs)
         self.decoder = UNetDecoder(probe_stages(self.classifier.backbone), decoder_widths)
         self.decoder_lr_mult = float(decoder_lr_mult)
         self.negative_classes = sorted({int(c) for c in negative_classes})
+        self.no_object_negative = bool(no_object_negative)
+        self.cam_source = cam_source
         self.register_buffer("image_mean", torch.tensor(image_mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("image_std", torch.tensor(image_std, dtype=torch.float32).view(1, 3, 1, 1))
         self.output = output
@@ -145,12 +158,15 @@ class FCAM(WSOLMethod):
         backbone_options: Mapping[str, Any] | None,
         head_options: Mapping[str, Any] | None,
         weights: str | None,
+        large_feature_map: bool,
     ) -> WSOLClassifier:
+        """A new classifier from the options, or the trained one of ``checkpoint`` (which fixes them all)."""
         if checkpoint is None:
             return build_classifier(
                 backbone,
                 head,
                 self.num_classes,
+                large_feature_map=large_feature_map,
                 weights=weights,
                 backbone_options=dict(backbone_options or {}),
                 head_options=dict(head_options or {}),
@@ -202,16 +218,25 @@ class FCAM(WSOLMethod):
         return [*groups, {"params": decoder, "lr": lr * self.decoder_lr_mult}]
 
     # ------------------------------------------------------------------ maps
-    def source_cams(self, class_maps: Tensor, classes: Tensor, size: Sequence[int]) -> Tensor:
-        """CAMs (B, H, W) of ``classes``: bilinear to ``size``, min-max normalised (as the ``cam`` method)."""
-        maps = select_class_maps(class_maps, classes)[:, None]
-        maps = F.interpolate(maps, size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
-        return minmax_normalize(maps)
+    def cam_model(self) -> tuple[nn.Module, nn.Module]:
+        """``(model, target_layer)`` for ``wsol.cams``: the classifier and its backbone's last feature map."""
+        return self.classifier, self.classifier.backbone
 
-    def _encode(self, images: Tensor) -> tuple[list[Tensor], Tensor]:
-        """Backbone stages and the head's logits; the decoder's inputs carry no gradient."""
-        features = self.classifier.backbone.stages(images)
-        return features, self.classifier.head(features[-1])
+    def source_cams(self, images: Tensor, head: HeadOutput, classes: Tensor) -> Tensor:
+        """Source CAMs (B, H, W) in [0, 1] of ``classes`` at the input size: the head's class maps (bilinear,
+        min-max normalised, as the ``cam`` method) or the ``cam_source`` extractor's (as ``--cam``)."""
+        if self.cam_source == "head":
+            maps = select_class_maps(head.class_maps, classes)[:, None]
+            maps = F.interpolate(maps, size=images.shape[-2:], mode="bilinear", align_corners=False)
+            return minmax_normalize(maps[:, 0])
+        with torch.inference_mode(False), build_extractor(self.cam_source, *self.cam_model()) as extractor:
+            return extractor(images.clone(), classes, upsample_to="input")
+
+    def _encode(self, images: Tensor) -> tuple[list[Tensor], HeadOutput]:
+        """The backbone's stage maps (the decoder's inputs) and the head's output, in one backbone pass."""
+        backbone = self.classifier.backbone
+        features = backbone.stages(images)
+        return features, self.classifier.head(backbone.stage_output(features[-1]))
 
     @torch.no_grad()
     def predict(self, images: Tensor, classes: Tensor | None = None) -> Prediction:
@@ -219,7 +244,7 @@ class FCAM(WSOLMethod):
         logits = head.logits
         if self.output == "cam":
             chosen = logits.argmax(dim=1) if classes is None else classes.to(logits.device)
-            return Prediction(logits, self.source_cams(head.class_maps, chosen, images.shape[-2:]))
+            return Prediction(logits, self.source_cams(images, head, chosen))
         segmentation = self.decoder(features, images.shape[-2:])
         return Prediction(logits, segmentation.softmax(dim=1)[:, 1])
 
@@ -231,18 +256,26 @@ class FCAM(WSOLMethod):
             return LossOutput(loss, {"classifier_ce": loss.detach()})
         with torch.no_grad():
             features, head = self._encode(images)
-            cams = self.source_cams(head.class_maps, labels, images.shape[-2:])
+            cams = self.source_cams(images, head, labels)
         segmentation = self.decoder([f.detach() for f in features], images.shape[-2:])
-        return self.decoder_loss(segmentation, cams, images, labels)
+        return self.decoder_loss(segmentation, cams, images, self.negatives(labels, batch.get("has_object")))
+
+    def negatives(self, labels: Tensor, has_object: Tensor | None) -> Tensor:
+        """(B,) bool: images of ``negative_classes`` or, with ``no_object_negative``, declared object-free."""
+        negative = torch.isin(labels, labels.new_tensor(self.negative_classes))
+        if self.no_object_negative and has_object is not None:
+            negative |= ~has_object.to(device=labels.device, dtype=torch.bool)
+        return negative
 
     def raw_rgb(self, images: Tensor) -> Tensor:
         """Un-normalised images in [0, 255] (the CRF's colour space)."""
         return ((images * self.image_std + self.image_mean) * 255.0).clamp(0.0, 255.0)
 
-    def decoder_loss(self, segmentation: Tensor, cams: Tensor, images: Tensor, labels: Tensor) -> LossOutput:
-        """Eq. 3 of F-CAM (+ NEGEV's negative evidence) for decoder logits (B, 2, H, W)."""
+    def decoder_loss(
+        self, segmentation: Tensor, cams: Tensor, images: Tensor, negative: Tensor
+    ) -> LossOutput:
+        """Eq. 3 of F-CAM (+ NEGEV's negative evidence) for decoder logits (B, 2, H, W); ``negative`` (B,)."""
         w = self.loss_weights
-        negative = torch.isin(labels, labels.new_tensor(self.negative_classes))
         seeds = sample_seeds(cams, self.seed_config)
         seeds[negative] = IGNORE
         probs = segmentation.softmax(dim=1)

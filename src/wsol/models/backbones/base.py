@@ -73,6 +73,10 @@ class Backbone(nn.Module):
                 f"got {x.dtype} of shape {tuple(x.shape)}"
             )
 
+    def stage_output(self, deepest: Tensor) -> Tensor:
+        """``forward``'s output from the deepest map of ``stages`` (the same map unless layers follow it)."""
+        return deepest
+
     def convert_state_dict(self, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Rename a weights file's keys to this module's (identity: files use torchvision's names)."""
         return dict(state)

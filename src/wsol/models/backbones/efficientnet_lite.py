@@ -234,9 +234,13 @@ class EfficientNetLite(Backbone):
                 outputs.append(x)
         return outputs
 
+    def stage_output(self, deepest: Tensor) -> Tensor:
+        """The 1×1 head convolution (1280 channels) applied to the last stage's map."""
+        return self.head(deepest)
+
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        return self.head(self.blocks(self.stem(x)))
+        return self.stage_output(self.blocks(self.stem(x)))
 
 
 def _factory(name: str):
