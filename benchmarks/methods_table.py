@@ -14,12 +14,23 @@ stopped. Last, ``wsol compare`` of all evaluations (mean ± sd, paired bootstrap
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 PRESETS = ("cam_gap", "has", "acol", "spg", "adl", "cutmix", "ass", "amh", "rcam", "unet_fullsup")
 EXTRA_CAMS = {"rcam": "recombined_cam"}
+BASELINE = "cam/gap"
+# (title, compare.json key, with the oracle-τ figure in parentheses)
+COLUMNS = (
+    ("error %", "top1_err", False),
+    ("PxAP", "pxap", False),
+    ("F1⁺ % val τ", "f1_pos_best", False),
+    ("F1⁻ % val τ", "f1_neg_best", False),
+    ("MaxBoxAccV2 val τ (oracle)", "max_box_acc_v2", True),
+    ("GT-known loc % val τ (oracle)", "gt_known_loc", True),
+)
 
 
 def wsol(*args: str) -> list[str]:
@@ -57,6 +68,36 @@ def evaluate(run_dir: Path, cam: str | None) -> Path:
     return out
 
 
+def _cell(figures: dict, oracle: bool) -> str:
+    value = figures["value"]
+    text = f"{value['mean']:.1f}" + (f" ± {value['sd']:.1f}" if value["sd"] is not None else "")
+    return text + (f" ({figures['oracle']['mean']:.1f})" if oracle else "")
+
+
+def summary(document: dict) -> str:
+    """The short table (mean ± sd over seeds) and each method's paired difference to CAM-Avg."""
+    lines = [
+        "| method | seeds | " + " | ".join(title for title, _, _ in COLUMNS) + " |",
+        "|---|---|" + "---|" * len(COLUMNS),
+    ]
+    for method in document["methods"]:
+        cells = [_cell(method["metrics"][key], oracle) for _, key, oracle in COLUMNS]
+        seeds = ",".join(map(str, method["seeds"]))
+        lines.append(f"| {method['label']} | {seeds} | " + " | ".join(cells) + " |")
+    lines += ["", f"| method − {BASELINE} | PxAP | MaxBoxAccV2 val τ | error % |", "|---|---|---|---|"]
+    for pair in document["paired"]:
+        if BASELINE not in (pair["a"], pair["b"]):
+            continue
+        sign, other = (1, pair["a"]) if pair["b"] == BASELINE else (-1, pair["b"])
+        cells = []
+        for key in ("pxap", "max_box_acc_v2", "top1_err"):
+            d = pair["metrics"][key]
+            low, high = sorted((sign * d["low"], sign * d["high"]))
+            cells.append(f"{sign * d['difference']:+.1f} [{low:+.1f}, {high:+.1f}]")
+        lines.append(f"| {other} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="folder for runs/ and compare/")
@@ -72,7 +113,9 @@ def main() -> int:
             evaluations.append(evaluate(run_dir, None))
             if preset in EXTRA_CAMS:
                 evaluations.append(evaluate(run_dir, EXTRA_CAMS[preset]))
-    subprocess.run(wsol("compare", *map(str, evaluations), "--out", str(args.work / "compare")), check=True)
+    compare = args.work / "compare"
+    subprocess.run(wsol("compare", *map(str, evaluations), "--out", str(compare)), check=True)
+    print(summary(json.loads((compare / "compare.json").read_text(encoding="utf-8"))), end="")
     return 0
 
 
