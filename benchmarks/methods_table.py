@@ -103,6 +103,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, required=True, help="folder for runs/ and compare/")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets")
+    parser.add_argument("--no-compare", action="store_true", help="train and evaluate only")
     args = parser.parse_args()
     seeds = [int(seed) for seed in args.seeds.split(",")]
     presets = [preset for preset in args.presets.split(",") if preset]
@@ -113,6 +114,8 @@ def main() -> int:
             evaluations.append(evaluate(run_dir, None))
             if preset in EXTRA_CAMS:
                 evaluations.append(evaluate(run_dir, EXTRA_CAMS[preset]))
+    if args.no_compare:
+        return 0
     compare = args.work / "compare"
     subprocess.run(wsol("compare", *map(str, evaluations), "--out", str(compare)), check=True)
     print(summary(json.loads((compare / "compare.json").read_text(encoding="utf-8"))), end="")
