@@ -26,6 +26,14 @@ SINGLE_RUN = (
     "minmax_entropy_lite0",
     "minmax_entropy_no_erasing_lite0",
     "maxmin_uncertainty_sem_lite0",
+    "has_lite0",
+    "acol_lite0",
+    "spg_lite0",
+    "adl_lite0",
+    "cutmix_lite0",
+    "ass_lite0",
+    "amh_lite0",
+    "rcam_lite0",
 )
 # Second runs over a frozen cam_gap_lite0 classifier, found by the default relative path of the two-step path.
 TWO_STEP = (

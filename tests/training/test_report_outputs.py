@@ -218,3 +218,17 @@ def test_train_seeds_evaluates_each_run_and_compares(tmp_path: Path, capsys: pyt
     assert not (tmp_path / "s-seed4" / "evaluation" / "predictions").exists()  # the first seed's only
     assert "| cam | 3,4 |" in printed
     assert main(["train", "--seeds", "1,x"]) == 2
+
+
+def test_evaluate_trained_run_with_a_cam_writes_its_own_folder(
+    reference: Path, evaluations: dict[str, Path], tmp_path: Path
+) -> None:
+    from wsol.cli.train import evaluate_trained_run
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    out = evaluate_trained_run(run, run / "checkpoints" / "best.ckpt", cam="gradcam")
+    assert out == run / "evaluation_gradcam" and not (run / "evaluation").exists()
+    metrics = _metrics(out)
+    assert metrics["provenance"]["label"].endswith("+gradcam") and "val_tau" in metrics
+    assert metrics["top1_err"] == _metrics(evaluations["gc"])["top1_err"]

@@ -64,9 +64,12 @@ def _base_name(args: argparse.Namespace) -> str:
     return Path(args.config).stem if args.config is not None else "run"
 
 
-def evaluate_trained_run(run_dir: Path, checkpoint: Path, export: bool = False) -> Path:
+def evaluate_trained_run(
+    run_dir: Path, checkpoint: Path, export: bool = False, cam: str | None = None
+) -> Path:
     """Evaluate ``checkpoint`` on the run's test split, τ chosen on its validation split, into
-    ``run_dir/evaluation`` (with ``export``, also the predictions: the maps the report draws)."""
+    ``run_dir/evaluation`` (with ``export``, also the predictions: the maps the report draws); with ``cam``,
+    that extractor's maps into ``run_dir/evaluation_CAM``."""
     from omegaconf import OmegaConf
 
     from wsol.evaluation import EvaluatorConfig
@@ -81,8 +84,9 @@ def evaluate_trained_run(run_dir: Path, checkpoint: Path, export: bool = False) 
         checkpoint=checkpoint,
         data_root=resolve_data_root(data),
         split=data["test_split"],
-        out_dir=run_dir / EVALUATION_DIR,
+        out_dir=run_dir / (EVALUATION_DIR if cam is None else f"{EVALUATION_DIR}_{cam}"),
         config=EvaluatorConfig(**config["eval"]),
+        cam=cam,
         val_split=data["val_split"],
         export=export,
     )
