@@ -26,3 +26,41 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seed_everything() -> None:
     torch.manual_seed(0)
+
+
+def _nested_close(got: object, expected: object, tolerance: dict[str, float]) -> None:
+    """``got == expected`` through dicts and lists, floats up to ``pytest.approx(**tolerance)``."""
+    if isinstance(expected, dict):
+        assert isinstance(got, dict) and got.keys() == expected.keys()
+        for key in expected:
+            _nested_close(got[key], expected[key], tolerance)
+    elif isinstance(expected, list):
+        assert isinstance(got, list) and len(got) == len(expected)
+        for a, b in zip(got, expected, strict=True):
+            _nested_close(a, b, tolerance)
+    elif isinstance(expected, float):
+        assert got == pytest.approx(expected, **tolerance)
+    else:
+        assert got == expected
+
+
+@pytest.fixture
+def assert_nested_close():
+    """``assert_nested_close(got, expected, abs=…, rel=…)``: nested results equal, floats approximately."""
+    return lambda got, expected, **tolerance: _nested_close(got, expected, tolerance)
+
+
+@pytest.fixture
+def hook_count():
+    """``hook_count(model)``: forward, forward-pre, backward and backward-pre hooks left on ``model``."""
+
+    def count(model: torch.nn.Module) -> int:
+        return sum(
+            len(m._forward_hooks)
+            + len(m._forward_pre_hooks)
+            + len(m._backward_hooks)
+            + len(m._backward_pre_hooks)
+            for m in model.modules()
+        )
+
+    return count

@@ -46,16 +46,6 @@ CAM_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def _hooks(model: nn.Module) -> int:
-    return sum(
-        len(m._forward_hooks)
-        + len(m._forward_pre_hooks)
-        + len(m._backward_hooks)
-        + len(m._backward_pre_hooks)
-        for m in model.modules()
-    )
-
-
 # ------------------------------------------------------------------------------------------------- backbones
 @pytest.fixture(scope="module", params=sorted(BACKBONES))
 def backbone(request: pytest.FixtureRequest) -> Backbone:
@@ -227,18 +217,18 @@ def test_method_state_round_trip(
     torch.testing.assert_close(actual.maps, expected.maps)
 
 
-def test_method_cam_source_feeds_post_hoc_cams(method: WSOLMethod) -> None:
+def test_method_cam_source_feeds_post_hoc_cams(method: WSOLMethod, hook_count) -> None:
     if not isinstance(method, CAMSource):  # the capability is declared exactly where it exists
         assert not hasattr(method, "cam_model")
         return
     model, layer = method.cam_model()
     method.eval()
     images = _batch(2)["image"]
-    hooks = _hooks(method)  # inserted layers (ADL, ASS, ...) may own hooks of their own
+    hooks = hook_count(method)  # inserted layers (ADL, ASS, ...) may own hooks of their own
     with build_extractor("gradcam", model, layer) as extractor:
         maps = extractor(images, [0, 2], upsample_to="input")
     assert maps.shape == (2, SIDE, SIDE) and torch.isfinite(maps).all()
-    assert _hooks(method) == hooks
+    assert hook_count(method) == hooks
 
 
 # ------------------------------------------------------------------------------------------------- CAMs
@@ -249,24 +239,24 @@ def classifier() -> nn.Module:
 
 
 @pytest.mark.parametrize("name", sorted(CAM_METHODS))
-def test_cam_maps_and_hooks(name: str, classifier: nn.Module) -> None:
+def test_cam_maps_and_hooks(name: str, classifier: nn.Module, hook_count) -> None:
     images = torch.randn(2, 3, SIDE, SIDE, generator=torch.Generator().manual_seed(2))
     with build_extractor(name, classifier, "backbone", **CAM_OPTIONS.get(name, {})) as extractor:
         maps = extractor(images, [0, 2], upsample_to="input")
         assert extractor.last_logits is not None
     assert maps.shape == (2, SIDE, SIDE) and torch.isfinite(maps).all()
     assert float(maps.min()) >= 0.0 and float(maps.max()) <= 1.0
-    assert _hooks(classifier) == 0 and extractor.last_logits is None
+    assert hook_count(classifier) == 0 and extractor.last_logits is None
 
 
 @pytest.mark.parametrize("name", sorted(CAM_METHODS))
-def test_cam_releases_hooks_when_a_call_fails(name: str, classifier: nn.Module) -> None:
+def test_cam_releases_hooks_when_a_call_fails(name: str, classifier: nn.Module, hook_count) -> None:
     with (
         pytest.raises((ValueError, IndexError, RuntimeError)),
         build_extractor(name, classifier, "backbone", **CAM_OPTIONS.get(name, {})) as extractor,
     ):
         extractor(torch.randn(2, 3, SIDE, SIDE), [0, NUM_CLASSES + 5])
-    assert _hooks(classifier) == 0
+    assert hook_count(classifier) == 0
 
 
 # ------------------------------------------------------------------------------------------------- importers

@@ -18,22 +18,12 @@ FAST_OPTIONS = {
 }
 
 
-def _hooks(model: nn.Module) -> int:
-    return sum(
-        len(m._forward_hooks)
-        + len(m._forward_pre_hooks)
-        + len(m._backward_hooks)
-        + len(m._backward_pre_hooks)
-        for m in model.modules()
-    )
-
-
 def _live_tensors() -> int:
     gc.collect()
     return sum(1 for obj in gc.get_objects() if type(obj) in (Tensor, nn.Parameter))
 
 
-def test_thousand_extractions_leave_no_hook_and_no_memory() -> None:
+def test_thousand_extractions_leave_no_hook_and_no_memory(hook_count) -> None:
     model = nn.Sequential(
         nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)
     )
@@ -47,7 +37,7 @@ def test_thousand_extractions_leave_no_hook_and_no_memory() -> None:
         extractor = extractors[step % len(extractors)]
         with extractor:
             extractor(x, upsample_to="input")
-        assert _hooks(model) == 0
+        assert hook_count(model) == 0
     assert _live_tensors() <= before
     assert all(extractor.last_logits is None for extractor in extractors)  # released by the context manager
 
@@ -75,11 +65,11 @@ def test_cuda_memory_does_not_grow(differentiable: bool) -> None:
     assert torch.cuda.memory_allocated() <= before
 
 
-def test_hooks_are_removed_when_a_call_fails() -> None:
+def test_hooks_are_removed_when_a_call_fails(hook_count) -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
     with build_extractor("gradcam", model, "0") as extractor, pytest.raises(RuntimeError):
         extractor(torch.randn(1, 3, 5, 5))  # wrong size for the linear layer: fails inside the forward
-    assert _hooks(model) == 0
+    assert hook_count(model) == 0
 
 
 def test_extractor_is_collected_without_cycles_through_the_model() -> None:

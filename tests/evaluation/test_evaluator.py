@@ -51,21 +51,6 @@ def _update(evaluator: WSOLEvaluator, batch: dict) -> None:
     )
 
 
-def _assert_close(got: object, expected: object) -> None:
-    if isinstance(expected, dict):
-        assert isinstance(got, dict) and got.keys() == expected.keys()
-        for key in expected:
-            _assert_close(got[key], expected[key])
-    elif isinstance(expected, list):
-        assert isinstance(got, list) and len(got) == len(expected)
-        for a, b in zip(got, expected, strict=True):
-            _assert_close(a, b)
-    elif isinstance(expected, float):
-        assert got == pytest.approx(expected, abs=1e-9)
-    else:
-        assert got == expected
-
-
 def test_parity_pipeline_equals_the_naive_reference() -> None:
     """28 px CAMs -> bicubic 224 frame -> float32 min-max -> boxes; GT boxes rescaled with truncation."""
     batch = _batch(0)
@@ -100,7 +85,7 @@ def test_top_k_localization_is_bounded_by_gt_known() -> None:
     assert perfect_result.top1_acc == 100.0 and perfect_result.top1_err == 0.0
 
 
-def test_merge_equals_one_evaluator_over_all_batches() -> None:
+def test_merge_equals_one_evaluator_over_all_batches(assert_nested_close) -> None:
     config = EvaluatorConfig(cam_curve_interval=STEP)
     whole, first, second = WSOLEvaluator(config), WSOLEvaluator(config), WSOLEvaluator(config)
     for seed in (2, 3):
@@ -108,7 +93,8 @@ def test_merge_equals_one_evaluator_over_all_batches() -> None:
     _update(first, _batch(2))
     _update(second, _batch(3))
     merged = first.merge(second).compute().to_dict()
-    _assert_close(merged, whole.compute().to_dict())  # sums of floats differ only by summation order
+    # sums of floats differ only by summation order
+    assert_nested_close(merged, whole.compute().to_dict(), abs=1e-9)
     with pytest.raises(ValueError, match="configurations differ"):
         first.merge(WSOLEvaluator(EvaluatorConfig(cam_curve_interval=0.1)))
 
@@ -204,7 +190,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
 
 
 @pytest.mark.slow
-def test_sync_distributed_sums_statistics_over_gloo(tmp_path: Path) -> None:
+def test_sync_distributed_sums_statistics_over_gloo(tmp_path: Path, assert_nested_close) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     single = WSOLEvaluator(EvaluatorConfig(cam_curve_interval=STEP))
@@ -214,4 +200,4 @@ def test_sync_distributed_sums_statistics_over_gloo(tmp_path: Path) -> None:
     for rank in range(2):
         got = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert got["num_images"] == 12
-        _assert_close(got, expected)
+        assert_nested_close(got, expected, abs=1e-9)

@@ -72,21 +72,6 @@ def _batch(seed: int, n: int = 4, size: int = 24) -> dict:
     }
 
 
-def _assert_close(got: object, expected: object) -> None:
-    if isinstance(expected, dict):
-        assert isinstance(got, dict) and got.keys() == expected.keys()
-        for key in expected:
-            _assert_close(got[key], expected[key])
-    elif isinstance(expected, list):
-        assert isinstance(got, list) and len(got) == len(expected)
-        for a, b in zip(got, expected, strict=True):
-            _assert_close(a, b)
-    elif isinstance(expected, float):
-        assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)
-    else:
-        assert got == expected
-
-
 def _update(evaluator: WSOLEvaluator, batch: dict) -> None:
     evaluator.update(
         batch["maps"],
@@ -122,7 +107,7 @@ def test_families_run_in_registry_order_and_only_when_enabled() -> None:
     assert any(name.startswith("weightmap_score.") for name in WSOLEvaluator(CONFIG).stats)
 
 
-def test_merging_two_halves_equals_one_evaluator_for_every_family() -> None:
+def test_merging_two_halves_equals_one_evaluator_for_every_family(assert_nested_close) -> None:
     batches = [_batch(seed) for seed in range(4)]
     whole, first, second = WSOLEvaluator(CONFIG), WSOLEvaluator(CONFIG), WSOLEvaluator(CONFIG)
     for i, batch in enumerate(batches):
@@ -138,7 +123,8 @@ def test_merging_two_halves_equals_one_evaluator_for_every_family() -> None:
     assert expected["num_images"] == 16 and expected["num_no_object_images"] == 4
     assert expected["num_box_images"] == 8 and expected["num_classified"] == 16
     assert expected["s_score"] is not None and expected["pxap"] is not None
-    _assert_close(merged.compute().to_dict(), expected)  # sums in another order: equal to rounding
+    # sums in another order: equal to rounding
+    assert_nested_close(merged.compute().to_dict(), expected, rel=1e-12, abs=1e-12)
 
 
 def _prepared(seed: int) -> PreparedBatch:
@@ -194,7 +180,9 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
 
 
 @pytest.mark.slow
-def test_sync_distributed_sums_every_family_including_a_new_one(toy_family: None, tmp_path: Path) -> None:
+def test_sync_distributed_sums_every_family_including_a_new_one(
+    toy_family: None, tmp_path: Path, assert_nested_close
+) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     single = WSOLEvaluator(CONFIG)
@@ -207,4 +195,4 @@ def test_sync_distributed_sums_every_family_including_a_new_one(toy_family: None
     for rank in range(2):
         got = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert got["num_images"] == 11
-        _assert_close(got, expected)
+        assert_nested_close(got, expected, rel=1e-12, abs=1e-12)
