@@ -6,7 +6,8 @@ request on stdin: ``{"argv": [...], "cwd": FOLDER, "log": PATH, "kill": [POINT, 
 per request: the child's return code (``-9``: killed by SIGKILL). The child runs in ``cwd``, writes its stdout
 and stderr to ``log`` and kills itself at the N-th call of POINT: ``training_step``, ``validation_step`` or
 ``test_step`` (before that hook of ``WSOLLightningModule`` runs) or a checkpoint file name such as
-``last.ckpt`` (its N-th write, once the data are in the temporary sibling and before the rename).
+``last.ckpt`` (its N-th write, once the data are in the temporary sibling and before the rename). A hook kill
+``[POINT, N, "TERM"]`` sends SIGTERM instead (the run goes on to Lightning's next stopping point).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def _die(*_: Any) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _terminate() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _on_nth_call(n: int, action: Callable[[], None]) -> Callable[[], None]:
     calls = 0
 
@@ -41,9 +46,9 @@ def _on_nth_call(n: int, action: Callable[[], None]) -> Callable[[], None]:
     return tick
 
 
-def _kill_in_hook(name: str, n: int) -> None:
+def _kill_in_hook(name: str, n: int, action: Callable[[], None] = _die) -> None:
     original = getattr(WSOLLightningModule, name)
-    tick = _on_nth_call(n, _die)
+    tick = _on_nth_call(n, action)
 
     def hooked(self: WSOLLightningModule, *args: Any, **kwargs: Any) -> Any:
         tick()
@@ -76,8 +81,11 @@ def _child(request: dict[str, Any]) -> None:
         os.dup2(log, 2)
         os.chdir(request["cwd"])
         if request["kill"]:
-            point, n = request["kill"]
-            (_kill_in_write if point.endswith(".ckpt") else _kill_in_hook)(point, int(n))
+            point, n, *how = request["kill"]
+            if point.endswith(".ckpt"):
+                _kill_in_write(point, int(n))
+            else:
+                _kill_in_hook(point, int(n), _terminate if how == ["TERM"] else _die)
         code = main(request["argv"])
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1

@@ -73,9 +73,12 @@ class ForkServer:
         )
 
     def run(
-        self, argv: list[str], kill: tuple[str, int] | None = None, cwd: Path | None = None
+        self,
+        argv: list[str],
+        kill: tuple[str, int] | tuple[str, int, str] | None = None,
+        cwd: Path | None = None,
     ) -> tuple[int, str]:
-        """``wsol ARGV`` in ``cwd``, killed at ``kill`` (POINT, N) if given: return code, stdout + stderr."""
+        """``wsol ARGV`` in ``cwd``, killed at ``kill`` (POINT, N[, "TERM"]) if given: return code, output."""
         assert self.process.stdin is not None and self.process.stdout is not None
         self.count += 1
         log = self.logs / f"run{self.count}.log"

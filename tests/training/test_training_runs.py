@@ -96,6 +96,32 @@ def test_resume_after_kills_anywhere_reaches_the_same_run(
     assert not [p.name for p in (moved / "checkpoints").iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.parametrize(
+    ("point", "position"), [(("training_step", 3), [0, 3]), (("validation_step", 1), [1, 0])]
+)
+def test_sigterm_exits_143_and_resume_reaches_the_same_run(
+    reference: Path, fork_server: ForkServer, tmp_path: Path, point: tuple[str, int], position: list[int]
+) -> None:
+    """SIGTERM inside a training step: the step completes, last.ckpt keeps it (no step lost), the exit status
+    is 143, not 0. Inside the epoch's (one-batch) validation: Lightning completes the epoch, selection and
+    the epoch-end file included. Either way ``--resume`` ends exactly like the uninterrupted run."""
+    code, log = fork_server.run(train_args(tmp_path, "stopped"), kill=(*point, "TERM"))
+    assert code == 128 + signal.SIGTERM, log[-3000:]
+    assert "stopped by SIGTERM" in log and "wsol train --resume" in log
+    assert (
+        read_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.ckpt")["wsol"]["train_position"]
+        == position
+    )
+    assert not (tmp_path / "stopped" / "metrics.json").exists()
+    code, log = fork_server.run(["train", "--resume", str(tmp_path / "stopped")])
+    assert code == 0, log[-3000:]
+    resumed, expected = read_metrics(tmp_path / "stopped"), read_metrics(reference)
+    assert (
+        resumed["global_step"] == expected["global_step"] and resumed["checkpoint"] == expected["checkpoint"]
+    )
+    assert resumed["val"] == expected["val"] and resumed["test"] == expected["test"]
+
+
 def test_resume_after_early_stopping_only_evaluates(fork_server: ForkServer, tmp_path: Path) -> None:
     """Early stopping ended the run, the final test was killed: the resumed run trains no further epoch.
 

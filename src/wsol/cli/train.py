@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+SIGTERM_EXIT = 128 + 15
+"""Exit status of a run stopped by SIGTERM (the shell's convention): no scheduler may read it as success."""
+
 
 def register(commands: Any) -> None:
     """Add the ``train`` verb to the command parsers."""
@@ -118,7 +121,7 @@ def _train_seeds(args: argparse.Namespace, overrides: list[str]) -> int:
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) the configured run(s); the exit status."""
     from wsol.training.module import NonFiniteLossError
-    from wsol.training.run import is_launcher, train_from_cli
+    from wsol.training.run import TrainingInterruptedError, is_launcher, train_from_cli
 
     try:
         overrides = [*args.overrides, *(["data.allow_overlap=true"] if args.allow_overlap else [])]
@@ -128,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as err:
         print(f"wsol train: error: {err}", file=sys.stderr)
         return 3
+    except TrainingInterruptedError as err:
+        print(f"wsol train: {err}", file=sys.stderr)
+        return SIGTERM_EXIT
     if is_launcher():
         summary = {"run_dir": str(result.run_dir), "checkpoint": str(result.checkpoint), **result.test}
         print(json.dumps(summary, indent=2, sort_keys=True))

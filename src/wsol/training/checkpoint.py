@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from wsol.methods.checkpoint import read_checkpoint
 
@@ -55,7 +56,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class LastCheckpoint(Checkpoint):
-    """Refreshes ``<dirpath>/last.ckpt`` every ``every_n_steps`` optimiser steps and at each epoch end.
+    """Refreshes ``<dirpath>/last.ckpt`` every ``every_n_steps`` optimiser steps, at each epoch end and where
+    a SIGTERM stopped the epoch.
 
     As a :class:`Checkpoint` it runs after the module's ``on_train_epoch_end`` (LR and method schedules) and
     after the epoch's validation, best-checkpoint choice and early-stopping check, so the epoch-end file
@@ -88,6 +90,18 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._save(trainer)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        # SIGTERM (a scheduler's pre-emption, `kill`): Lightning stops at the next batch boundary. Inside an
+        # epoch that point is the same as a step checkpoint's, so keep it and lose no step; after the epoch's
+        # last batch or in validation, the last file on disk is already the right resume point (see above).
+        mid_epoch = (
+            trainer.fit_loop.epoch_loop.batch_progress.current.completed < trainer.num_training_batches
+        )
+        if isinstance(exception, SIGTERMException) and trainer.training and mid_epoch:
+            self._save(trainer)
 
 
 class BestCheckpoint(ModelCheckpoint):

@@ -21,6 +21,7 @@ import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from wsol.data.format import DatasetInfo, read_dataset_info
@@ -261,7 +262,25 @@ def train(config: DictConfig, *, run_dir: Path | None = None, resume: bool = Fal
         datamodule = WSOLDataModule(root, plain["data"], seed=config.seed)
         if is_launcher():
             atomic_write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(plain)))
-        return _fit_and_evaluate(run_dir, config, module, datamodule, resume)
+        try:
+            return _fit_and_evaluate(run_dir, config, module, datamodule, resume)
+        except SIGTERMException:
+            raise TrainingInterruptedError(_interrupted_message(run_dir)) from None
+
+
+class TrainingInterruptedError(RuntimeError):
+    """``wsol train`` received SIGTERM and stopped at a batch boundary; ``--resume`` continues it."""
+
+
+def _interrupted_message(run_dir: Path) -> str:
+    last_path = run_dir / "checkpoints" / LAST_NAME
+    if not last_path.is_file():
+        return f"{run_dir}: stopped by SIGTERM before the first checkpoint; start the run again"
+    epoch, batches = read_checkpoint(last_path)[CHECKPOINT_KEY]["train_position"]
+    return (
+        f"{run_dir}: stopped by SIGTERM; {last_path} holds epoch {epoch} after {batches} batches; "
+        f"continue with `wsol train --resume {run_dir}`"
+    )
 
 
 def _resolve_data(data: dict[str, Any]) -> tuple[Path, DatasetInfo, dict[str, Any]]:
