@@ -114,19 +114,24 @@ class Table:
         return any(r["row"] == job.row and r["seed"] == job.seed for r in self.results())
 
     def checkpoint(self, preset: str, seed: int) -> Path:
-        """Train ``preset`` with ``seed`` unless its run is already there; the kept checkpoint."""
+        """Train ``preset`` with ``seed`` unless its run has finished (``metrics.json``); an interrupted run is
+        continued with ``--resume`` (its train time then counts the resumed part only); the kept checkpoint."""
         name = f"{preset}-s{seed}"
-        best = self.work / "runs" / name / "checkpoints" / "best.ckpt"
-        if best.exists():
+        run_dir = self.work / "runs" / name
+        best = run_dir / "checkpoints" / "best.ckpt"
+        if (run_dir / "metrics.json").exists():
             return best
         extra = []
         if preset in ON_CAM_GAP:
             key = ON_CAM_GAP[preset]
             extra = [f"method.options.{key}={self.checkpoint('cam_gap_lite0', seed)}"]
-        command = wsol(
-            "train", "--config", preset, f"data.root={self.data}", f"seed={seed}", f"name={name}",
-            f"output_dir={self.work / 'runs'}", "trainer.progress_bar=false", *extra, *self.overrides,
-        )  # fmt: skip
+        if (run_dir / "checkpoints" / "last.ckpt").exists():
+            command = wsol("train", "--resume", str(run_dir))
+        else:
+            command = wsol(
+                "train", "--config", preset, f"data.root={self.data}", f"seed={seed}", f"name={name}",
+                f"output_dir={self.work / 'runs'}", "trainer.progress_bar=false", *extra, *self.overrides,
+            )  # fmt: skip
         wall, cpu = run(command, self.work / f"train-{name}.log")
         (best.parent / "train_time.json").write_text(json.dumps({"wall_s": wall, "cpu_s": cpu}))
         return best
