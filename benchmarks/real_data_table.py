@@ -114,8 +114,9 @@ class Table:
         return any(r["row"] == job.row and r["seed"] == job.seed for r in self.results())
 
     def checkpoint(self, preset: str, seed: int) -> Path:
-        """Train ``preset`` with ``seed`` unless its run has finished (``metrics.json``); an interrupted run is
-        continued with ``--resume`` (its train time then counts the resumed part only); the kept checkpoint."""
+        """Train ``preset`` with ``seed`` unless its run has finished (``metrics.json``); an interrupted run
+        is continued with ``--resume`` (its train time then counts the resumed part only). The kept checkpoint.
+        """
         name = f"{preset}-s{seed}"
         run_dir = self.work / "runs" / name
         best = run_dir / "checkpoints" / "best.ckpt"
