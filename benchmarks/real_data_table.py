@@ -115,7 +115,8 @@ class Table:
 
     def checkpoint(self, preset: str, seed: int) -> Path:
         """Train ``preset`` with ``seed`` unless its run has finished (``metrics.json``); an interrupted run
-        is continued with ``--resume`` (its train time then counts the resumed part only). The kept checkpoint.
+        is continued with ``--resume`` (its train time then counts the resumed part only). Returns the
+        kept checkpoint.
         """
         name = f"{preset}-s{seed}"
         run_dir = self.work / "runs" / name
