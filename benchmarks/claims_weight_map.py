@@ -3,9 +3,10 @@ print the claims table.
 
 1. Without R (λ = 0), g drifts towards covering most of the image (the paper's Fig. 8).
 2. The epoch chosen by the maximal mean score S on the validation split (Eq. 6, no pixel labels) localizes
-   better than the last epoch (the early-stopping claim). S with the full-frame guard (the library default,
-   ``wsol.evaluation.weightmap_score``) and the paper-exact S each select an epoch; every val image's paper S
-   and box fraction are kept in the JSON so that other guards can be re-scored without training.
+   better than the last epoch (the early-stopping claim). S with the full-frame guard (the library
+   default, ``wsol.evaluation.weightmap_s_score``) and the paper-exact S each select an epoch; every val
+   image's paper S and box fraction are kept in the JSON so that other guards can be re-scored without
+   training.
 3. Method I's PxAP against CAM-Avg's on the same frozen classifier.
 
 One CAM-Avg classifier (``tiny`` backbone + GAP head) is trained once, then g (``--encoder``, ``tiny`` by
@@ -67,7 +68,7 @@ def _fit_epoch(method: WSOLMethod, loader: DataLoader, optimizer: torch.optim.Op
 
 
 @torch.no_grad()
-def _evaluate(method: WSOLMethod, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
+def _evaluate(method: WSOLMethod, batches: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Mean S (guarded and paper-exact), PxAP (%), GT-known / top-1 loc (%) with the paper's box rule, top-1
     cls (%), mean map value; per image the paper S and the box's fraction of the map."""
     method.eval()
