@@ -15,12 +15,12 @@ box", Eq. 5-6; Shaharabany & Wolf, arXiv 2111.14131).
    box still contains most of the weights of the mask M̂" (§3 "Early stopping"), assuming the box is a proper
    part of the image. When the box is the whole map, Eq. 6's numerator *is* its denominator, so S = 1 whatever
    the map: a near-uniform map (an untrained g, or a map that never drops below max/10 anywhere) scores the
-   maximum and max-S selection keeps it. Measured (docs/weight_map.md): from scratch on the synthetic
-   benchmark the first epoch's near-uniform map won selection, and on BUSI with the pretrained Lite0 every map
-   of every epoch had a whole-frame box, so S = 1 everywhere. We therefore score such a map 0, as the
-   authors' code scores a map without any contour: it localizes nothing. A box is "whole-frame" when it
-   covers at least ``max_box_fraction`` of the map (default :data:`FULL_FRAME`: exactly the whole map, the
-   only case where S = 1 is an identity); ``max_box_fraction=None`` gives the paper-exact S.
+   maximum and max-S selection keeps it. Measured (docs/weight_map.md): with the pretrained Lite0, every
+   validation map of BUSI's saved epochs and 89-100 % of the synthetic benchmark's had a whole-frame box, and
+   the paper's S kept epoch 0 in every seed. We therefore score such a map 0, as the authors' code scores a
+   map without any contour: it localizes nothing. A box is "whole-frame" when it covers at least
+   ``max_box_fraction`` of the map (default :data:`FULL_FRAME`: exactly the whole map, the only box for which
+   S = 1 whatever the map); ``max_box_fraction=None`` gives the paper-exact S.
 """
 
 from __future__ import annotations
