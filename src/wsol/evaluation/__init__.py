@@ -19,6 +19,7 @@ _EXPORTS = {
     "boxes_from_map": "wsol.evaluation.boxes",
     "iou_matrix": "wsol.evaluation.boxes",
     "mean_weightmap_score": "wsol.evaluation.weightmap_score",
+    "weightmap_s_score": "wsol.evaluation.weightmap_score",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

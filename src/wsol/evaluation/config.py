@@ -36,6 +36,10 @@ class EvaluatorConfig:
     workers: int = 0
     weightmap_score: bool = False
     """Also average the weight-map paper's early-stopping score S (arXiv 2111.14131 Eq. 6) over the maps."""
+    weightmap_max_box: float | None = 1.0
+    """S's full-frame guard (:func:`wsol.evaluation.weightmap_score.weightmap_s_score`): a map whose box
+    covers at least this fraction of the map scores 0 (1.0: only the whole map); ``None``: the paper-exact
+    S."""
     per_image: bool = False
     """Also keep every image's statistics for :meth:`WSOLEvaluator.per_image` (memory grows with the images;
     one process only: ``sync_distributed`` does not gather them)."""
@@ -63,6 +67,11 @@ class EvaluatorConfig:
         if not 0 < self.pr_recall_step <= 0.5:
             raise ValueError(
                 f"EvaluatorConfig.pr_recall_step: expected in (0, 0.5], got {self.pr_recall_step}"
+            )
+        if self.weightmap_max_box is not None and not 0 < self.weightmap_max_box <= 1:
+            raise ValueError(
+                f"EvaluatorConfig.weightmap_max_box: expected null or a fraction in (0, 1], got "
+                f"{self.weightmap_max_box}"
             )
         if self.workers < 0:
             raise ValueError(f"EvaluatorConfig.workers: expected >= 0, got {self.workers}")

@@ -2,7 +2,8 @@
 2111.14131, Eq. 6; the box rule is :func:`wsol.evaluation.weightmap_score.box_from_map_weightmap`).
 
 Runs only with ``EvaluatorConfig(weightmap_score=True)``; S is computed on the maps as given, before the
-evaluator's resizing and normalisation.
+evaluator's resizing and normalisation, with the full-frame guard ``EvaluatorConfig.weightmap_max_box``
+(``None``: the paper-exact S).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 from wsol.evaluation.batch import PreparedBatch
 from wsol.evaluation.config import EvaluatorConfig
 from wsol.evaluation.family import FamilyResult, MetricFamily, State
-from wsol.evaluation.weightmap_score import box_from_map_weightmap
+from wsol.evaluation.weightmap_score import weightmap_s_score
 
 
 class WeightMapScore(MetricFamily):
@@ -26,7 +27,8 @@ class WeightMapScore(MetricFamily):
         return {"images": np.zeros(()), "s_sum": np.zeros(())}
 
     def update(self, state: State, batch: PreparedBatch) -> None:
-        state["s_sum"] += sum(box_from_map_weightmap(m)[1] for m in batch.raw)
+        guard = self.grid.config.weightmap_max_box
+        state["s_sum"] += sum(weightmap_s_score(m, guard) for m in batch.raw)
         state["images"] += len(batch.raw)
 
     def compute(self, state: State) -> FamilyResult:
