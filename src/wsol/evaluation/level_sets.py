@@ -1,5 +1,5 @@
-"""Exact contour statistics of all 256 binarisations of a uint8 map from one priority flood and two or three
-union-find sweeps (numba).
+"""Exact contour statistics of all 256 binarisations of a uint8 map from one flood and two or three
+union-find sweeps over the pixels (numba).
 
 ``boxes.box_correctness`` needs, for every level t, the boxes ``cv2.findContours(q > t, RETR_TREE)`` would
 give and the one ``max(contours, key=cv2.contourArea)`` would pick. Tracing 256 binarisations costs ~256
@@ -21,9 +21,9 @@ border following", CVGIP 1985) that ``tests/evaluation`` checks against ``findCo
 
 Each pixel p has an exit level ``t_exit``: the smallest t at which it belongs to the background connected to
 the image border, i.e. the smallest, over 4-paths from p to the border, of the path's largest value (the
-grey-level hole filling of the map, Soille, "Morphological Image Analysis", 2003, §6.3.2). A priority flood
-from the border with one bucket per level (``_flood``) computes it in one pass and lists the pixels by it.
-Then:
+grey-level hole filling of the map; Soille, "Morphological Image Analysis", 2nd ed., Springer 2003). A
+flood from the border, level by level over the pixels sorted by value (``_flood``), computes it and lists
+the pixels by it. Then:
 
 * the filled top-level components at level t are the 8-connected components of ``{t_exit > t}``; the fill
   sweep grows them from the list read backwards and accumulates their cell areas (V1, and the top-level
@@ -50,7 +50,7 @@ _LEVELS = 256
 def _neighbour_tables() -> tuple[np.ndarray, np.ndarray]:
     """Lookup tables over the 256 masks of added 8-neighbours (bit j = ring cell j, N, NE, E, SE, S, SW, W,
     NW): the ring cells where a run of added cells starts (count first), and the number of p's four 2x2 cells
-    that get a third or fourth corner when p is added (``_fill_sweep``'s half-cells).
+    that get a third or fourth corner when p is added (``_sweep8``'s half-cells).
 
     Consecutive ring cells are 8-adjacent, so each run already lies in one component and one find per run
     suffices (at cell 0 when the whole ring is added)."""
@@ -282,15 +282,14 @@ def _sweep8(
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _spread(p: int, v: int, stride: int, work: Work, counts: np.ndarray) -> None:
+def _spread(p: int, v: int, stride: int, levels: np.ndarray, seen: np.ndarray, out: tuple) -> None:
     """Give exit level v to pixel p and to every pixel reached from it through unseen pixels of value <= v
-    (breadth first, on ``work.parent``, unused yet, as the queue), appending them to ``work.exits`` and
-    those of value < v to ``work.holes``; ``counts`` = [#exits, #holes], updated.
+    (breadth first); ``out`` = (queue, exits, exit levels, hole pixels, [#exits, #holes]): the pixels
+    reached are appended to the exits, those of value < v to the hole pixels, and the counts updated.
 
     Breadth first, the next pixel was queued long before, so its loads start early; depth first, each pixel
-    would wait for the previous one (measured 4x slower)."""
-    levels, seen, queue = work.levels, work.added, work.parent
-    exits, exit_level, holes = work.exits, work.exit_level, work.holes
+    would wait for the previous one."""
+    queue, exits, exit_level, holes, counts = out
     n_exits, n_holes = counts[0], counts[1]
     seen[p] = 1
     queue[0] = p
@@ -333,6 +332,7 @@ def _flood(q: np.ndarray, target: tuple, work: Work) -> tuple[np.ndarray, np.nda
     bounds = _buckets(q, order, stride, stride + 1)
     exit_bounds = np.zeros(_LEVELS + 1, np.int64)
     counts = np.zeros(2, np.int64)
+    out = (work.parent, exits, exit_level, work.holes, counts)
     for v in range(_LEVELS):
         exit_bounds[v] = counts[0]
         for k in range(bounds[v], bounds[v + 1]):
@@ -344,7 +344,7 @@ def _flood(q: np.ndarray, target: tuple, work: Work) -> tuple[np.ndarray, np.nda
                 value = levels[neighbour]
                 behind |= (1 - seen[neighbour]) & ((value < v) | ((value == v) & (neighbour < p)))
             if behind:
-                _spread(p, v, stride, work, counts)
+                _spread(p, v, stride, levels, seen, out)
             else:
                 seen[p] = 1
                 exits[counts[0]] = p
