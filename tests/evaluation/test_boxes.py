@@ -220,7 +220,7 @@ def test_exit_levels_fill_holes_and_nested_flags_mean_a_component_inside_a_hole(
     ring[2:-2, 2:-2] = 0
     ring[3, 3] = 150  # nested in the ring's hole for t < 150
     maps = [ring, ring[:, ::-1] // 2 + 100]
-    for _ in range(80):
+    for _ in range(40):
         height, width = rng.integers(1, 16, 2)
         maps.append(
             (rng.integers(0, 256, (height, width)) * (rng.random((height, width)) > 0.3)).astype(np.uint8)

@@ -95,11 +95,18 @@ class Work(NamedTuple):
 
 @numba.njit(cache=True, error_model="numpy")
 def _find(parent: np.ndarray, node: int) -> int:
-    """Root of ``node`` with path halving."""
-    while parent[node] != node:
-        parent[node] = parent[parent[node]]
-        node = parent[node]
-    return node
+    """Root of ``node``, compressing the path; nothing is written when ``node``'s parent is the root (the
+    common case: a neighbour added after its component's last merge)."""
+    root = parent[node]
+    if parent[root] == root:
+        return root
+    while parent[root] != root:
+        root = parent[root]
+    while parent[node] != root:
+        following = parent[node]
+        parent[node] = root
+        node = following
+    return root
 
 
 @numba.njit(cache=True, error_model="numpy")
