@@ -6,13 +6,18 @@ at τ step 0.001 and 0.01, for:
 * ``naive V1`` / ``naive V2``: one ``cv2.threshold`` + ``findContours`` per τ on the full map, as the
   reference evaluator does (one contour mode per run);
 * ``naive V1+V2+PxAP``: the reference's cost of all three metrics (both runs plus its ``np.histogram`` PxAP);
-* ``sweep``: ``box_correctness_batch`` with the numba union-find engine (V1 *and* V2 in one pass);
+* ``sweep``: ``box_correctness_batch`` with the numba engine (V1 *and* V2 of the whole (B, H, W) batch in one
+  compiled call), and its stages alone: ``flood`` (each pixel's exit level, a counting sort then one pass),
+  ``holes`` (union-find over the pixels that ever lie in a hole), ``fill`` (union-find over every pixel by
+  exit level: the filled components, V1);
 * ``trace``: ``box_correctness`` with the OpenCV engine (each distinct binarisation traced once, V1 and V2);
 * ``evaluator``: ``WSOLEvaluator.update`` of the whole (B, H, W) batch in parity mode (normalisation,
   quantisation, V1+V2, top-k loc), and ``evaluator V1+V2+PxAP`` with masks too (PxAP, F1, IoU, PR curves);
 * ``evaluator, N workers``: the same with a process pool;
 * ``bare pass (floor)``: what any union-find sweep must at least do, a counting sort of the pixels then one
-  pass in that order reading each pixel's 8 neighbours; the sweep engine makes two or three such passes.
+  pass in that order reading each pixel's 8 neighbours; the sweep engine makes three passes (flood, holes,
+  fill), the holes one over a part of the pixels, and a fourth (every component) only for a map where a
+  component nested in a hole could beat every other box.
 
 Speed is CPU time of this process (``time.process_time``, robust to other load on the machine) except for the
 process pool, which is wall time; each figure is the median of ``--repeats`` interleaved rounds (every method
@@ -35,7 +40,7 @@ import cv2
 import numba
 import numpy as np
 
-from wsol.evaluation import EvaluatorConfig, WSOLEvaluator, box_correctness
+from wsol.evaluation import EvaluatorConfig, WSOLEvaluator, box_correctness, level_sets
 from wsol.evaluation.boxes import box_correctness_batch
 from wsol.evaluation.parity import quantize
 
@@ -139,6 +144,37 @@ def bare_passes(quantized: np.ndarray) -> int:
     return _bare_pass(quantized, np.empty(n, np.int32), np.zeros(n, np.uint8))
 
 
+def sweep_stages(quantized: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, Callable[[], object]]:
+    """Jobs running each stage of the sweep engine alone over all maps, on inputs prepared untimed."""
+    height, width = quantized[0].shape
+    work = level_sets._WORKSPACE.get(height, width)
+    padded = work.levels.reshape(height + 2, width + 2)[1:-1, 1:-1]
+    targets = [(width, height, gt.astype(np.int64), True) for gt in gts]
+    inputs = []
+    for q, target in zip(quantized, targets, strict=True):
+        padded[...] = q
+        exit_bounds, _, n_holes = level_sets._flood(q, target, work)
+        hole_bounds = level_sets._sort_holes(work, n_holes)
+        inputs.append((work.levels.copy(), work.exit_level.copy(), work.exits.copy(), exit_bounds))
+        inputs[-1] += (work.hole_order.copy(), hole_bounds)
+
+    def flood() -> None:
+        for q, target, (levels, *_) in zip(quantized, targets, inputs, strict=True):
+            work.levels[:] = levels
+            level_sets._flood(q, target, work)
+
+    def holes() -> None:
+        for target, (_, exit_level, _, _, hole_order, bounds) in zip(targets, inputs, strict=True):
+            work.exit_level[:] = exit_level
+            level_sets._hole_sweep(hole_order, bounds, target, work)
+
+    def fill() -> None:
+        for target, (_, _, exits, bounds, *_) in zip(targets, inputs, strict=True):
+            level_sets._sweep8(exits, bounds, target, work)
+
+    return {"sweep stage: flood": flood, "sweep stage: holes": holes, "sweep stage: fill": fill}
+
+
 def interleaved(jobs: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, object]]:
     """Median CPU seconds of each job over ``repeats`` rounds that run every job once in turn (so a change of
     load on the shared machine hits all of them alike), with each job's last output."""
@@ -200,6 +236,7 @@ def bench_kind(
         "naive PxAP": lambda: naive_pxap_histograms(maps, masks, taus),
         "bare pass (floor)": lambda: bare_passes(np.stack(quantized)),
         "sweep (V1+V2)": lambda: fast_all(quantized, gts, taus, "sweep"),
+        **sweep_stages(quantized, gts),
         "trace (V1+V2)": lambda: fast_all(quantized, gts, taus, "trace"),
         "evaluator (parity)": lambda: evaluator.update(batch, **inputs),
         "evaluator V1+V2+PxAP": lambda: evaluator.update(batch, masks=np.stack(masks), **inputs),
@@ -222,6 +259,8 @@ def bench_kind(
                 for i in range(few)
             )
         rows.append((name, many / measured[name][0], same))
+    for name in ("sweep stage: flood", "sweep stage: holes", "sweep stage: fill"):
+        rows.append((name, many / measured[name][0], None))
     for name in ("evaluator (parity)", "evaluator V1+V2+PxAP"):
         rows.append((name, many / measured[name][0], None))
     if args.workers > 0:

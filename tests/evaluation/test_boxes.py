@@ -206,9 +206,10 @@ def test_degenerate_shapes_match_naive(shape: tuple[int, int]) -> None:
 
 
 @pytest.mark.skipif(level_ious is None, reason="the sweep engine needs numba")
-def test_nested_flag_means_a_component_inside_a_hole_at_some_level() -> None:
-    """The shortcut that skips the foreground sweep relies on the holes' Euler characteristics: the flag must
-    be set exactly when, at some level, there are more 8-connected components than filled ones."""
+def test_exit_levels_fill_holes_and_nested_flags_mean_a_component_inside_a_hole() -> None:
+    """The flood's exit levels are the grey-level hole filling ({t_exit > t} = the filled binarisation at
+    every t), and the hole sweep flags exactly the levels with more 8-connected components than filled ones
+    (a component nested in a hole), which decide whether the foreground sweep may be skipped."""
     from scipy import ndimage
 
     from wsol.evaluation import level_sets
@@ -219,7 +220,7 @@ def test_nested_flag_means_a_component_inside_a_hole_at_some_level() -> None:
     ring[2:-2, 2:-2] = 0
     ring[3, 3] = 150  # nested in the ring's hole for t < 150
     maps = [ring, ring[:, ::-1] // 2 + 100]
-    for _ in range(80):
+    for _ in range(40):
         height, width = rng.integers(1, 16, 2)
         maps.append(
             (rng.integers(0, 256, (height, width)) * (rng.random((height, width)) > 0.3)).astype(np.uint8)
@@ -228,14 +229,18 @@ def test_nested_flag_means_a_component_inside_a_hole_at_some_level() -> None:
     for q in maps:
         height, width = q.shape
         work = level_sets._WORKSPACE.get(height, width)
-        bounds = level_sets._buckets(q, work[0], width + 2, width + 3)
+        work.levels.reshape(height + 2, width + 2)[1:-1, 1:-1] = q
         target = (width, height, np.zeros((1, 4), np.int64), True)
-        nested = level_sets._background_sweep(work[0], bounds, target, work)[1]
-        expected = False
+        _, _, n_holes = level_sets._flood(q, target, work)
+        exit_level = work.exit_level.reshape(height + 2, width + 2)[1:-1, 1:-1].copy()
+        nested = level_sets._hole_sweep(work.hole_order, level_sets._sort_holes(work, n_holes), target, work)[
+            1
+        ]
         for t in range(256):
+            filled = ndimage.binary_fill_holes(q > t)
+            np.testing.assert_array_equal(exit_level > t, filled)
             components = ndimage.label(q > t, np.ones((3, 3)))[1]
-            filled = ndimage.label(ndimage.binary_fill_holes(q > t), np.ones((3, 3)))[1]
-            expected |= components > filled
-        assert nested == expected
-        seen.add(expected)
+            tops = ndimage.label(filled, np.ones((3, 3)))[1]
+            assert (nested[t] >= 0) == (components > tops), t
+            seen.add(components > tops)
     assert seen == {False, True}

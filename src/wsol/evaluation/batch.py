@@ -157,12 +157,17 @@ def _pixel_inputs(
     indices = np.flatnonzero(selected)
     if len(indices) == 0:
         return None
-    positive = _frame_masks(config, mask_batch[indices])
+    positive = _frame_masks(config, _rows(mask_batch, indices))
     negative = ~positive
     if ignore_batch is not None:
-        negative &= ~_frame_masks(config, ignore_batch[indices])
+        negative &= ~_frame_masks(config, _rows(ignore_batch, indices))
     n = len(indices)
-    return maps[indices].reshape(n, -1), positive.reshape(n, -1), negative.reshape(n, -1)
+    return _rows(maps, indices).reshape(n, -1), positive.reshape(n, -1), negative.reshape(n, -1)
+
+
+def _rows(array: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """``array[indices]``, without a copy when the indices are all the rows in order."""
+    return array if len(indices) == len(array) else array[indices]
 
 
 def _same_shape(value: ArrayLike, name: str, shape: tuple[int, int, int]) -> np.ndarray:
@@ -199,8 +204,8 @@ def _normalize_like_reference(maps: np.ndarray) -> tuple[np.ndarray, int]:
     reference turns a map holding ±inf into NaN scores instead of zeros, and parity keeps even that.
     """
     flat = maps.reshape(len(maps), -1)
-    minima = flat.min(axis=1)
-    degenerate = np.isnan(flat).any(axis=1) | (minima == flat.max(axis=1))
+    minima = flat.min(axis=1)  # NaN where the map holds a NaN
+    degenerate = np.isnan(minima) | (minima == flat.max(axis=1))
     shifted = flat - minima[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         shifted /= shifted.max(axis=1)[:, None]

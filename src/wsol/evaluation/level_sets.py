@@ -1,10 +1,11 @@
-"""Exact contour statistics of all 256 binarisations of a uint8 map in three union-find sweeps (numba).
+"""Exact contour statistics of all 256 binarisations of a uint8 map from one flood and two or three
+union-find sweeps over the pixels (numba).
 
 ``boxes.box_correctness`` needs, for every level t, the boxes ``cv2.findContours(q > t, RETR_TREE)`` would
 give and the one ``max(contours, key=cv2.contourArea)`` would pick. Tracing 256 binarisations costs ~256
-full-image scans; these sweeps get the same answers from three passes over the pixels sorted by value, using
-facts about OpenCV's border following (Suzuki & Abe) that ``tests/evaluation`` checks against
-``findContours`` itself:
+full-image scans; these passes get the same answers from the pixels sorted by value, using facts about
+OpenCV's border following (Suzuki & Abe, "Topological structural analysis of digitized binary images by
+border following", CVGIP 1985) that ``tests/evaluation`` checks against ``findContours`` itself:
 
 * ``RETR_TREE`` returns one outer border per 8-connected foreground component (its bounding rectangle is the
   component's) and one hole border per 4-connected background component that does not reach the (zero-padded)
@@ -18,19 +19,27 @@ facts about OpenCV's border following (Suzuki & Abe) that ``tests/evaluation`` c
   their first pixel; so ``max`` picks, among top-level components, the largest area, ties going to the one
   whose first pixel comes last in raster order.
 
-Sweep 1 grows foreground components from the brightest value down (component boxes, V2); it is skipped when
-no component is ever nested in a hole (then the top-level components of sweep 3 are all the components),
-which the Euler characteristics of the holes, kept by sweep 2, tell.
-Sweep 2 grows background components from the darkest value up, with a virtual exterior node (hole boxes, V2)
-and lists the pixels in the order they join the exterior background, i.e. by the level ``t_exit`` from which
-each belongs to it. The filled top-level components at level t are the 8-connected components of
-``{t_exit > t}``; sweep 3 grows them, reading that list backwards, and
-accumulates the cell areas (V1).
+Each pixel p has an exit level ``t_exit``: the smallest t at which it belongs to the background connected to
+the image border, i.e. the smallest, over 4-paths from p to the border, of the path's largest value (the
+grey-level hole filling of the map; Soille, "Morphological Image Analysis", 2nd ed., Springer 2003). A
+flood from the border, level by level over the pixels sorted by value (``_flood``), computes it and lists
+the pixels by it. Then:
+
+* the filled top-level components at level t are the 8-connected components of ``{t_exit > t}``; the fill
+  sweep grows them from the list read backwards and accumulates their cell areas (V1, and the top-level
+  component boxes of V2);
+* the holes at level t are the 4-connected components of ``{q <= t < t_exit}``; only the pixels with
+  ``q < t_exit`` ever lie in one (none at all in a map without holes), and the hole sweep grows them by value
+  (hole boxes of V2) with each hole's Euler characteristic, which tells whether a component is nested in it;
+* components nested in holes are only missing from V2. A nested component's box lies inside its hole's
+  bounding box U, so its IoU with a GT box g is at most ``|U ∩ g| / |g|``; only when that bound beats the best
+  IoU already found at some level does the foreground sweep grow every 8-connected component of ``{q > t}``.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -41,7 +50,7 @@ _LEVELS = 256
 def _neighbour_tables() -> tuple[np.ndarray, np.ndarray]:
     """Lookup tables over the 256 masks of added 8-neighbours (bit j = ring cell j, N, NE, E, SE, S, SW, W,
     NW): the ring cells where a run of added cells starts (count first), and the number of p's four 2x2 cells
-    that get a third or fourth corner when p is added (``_fill_sweep``'s half-cells).
+    that get a third or fourth corner when p is added (``_sweep8``'s half-cells).
 
     Consecutive ring cells are 8-adjacent, so each run already lies in one component and one find per run
     suffices (at cell 0 when the whole ring is added)."""
@@ -64,13 +73,40 @@ _RUNS, _HALVES = _neighbour_tables()
 _XMIN, _YMIN, _XMAX, _YMAX, _SIZE, _HALF, _FIRST, _CHI = range(8)
 
 
+class Work(NamedTuple):
+    """The sweeps' work arrays over the padded pixels (n = (H + 2)(W + 2)), reused from map to map."""
+
+    order: np.ndarray  # the pixels sorted by value
+    parent: np.ndarray  # union-find parents; the flood's stack before
+    added: np.ndarray  # uint8, pixel added to the sweep (seen by the flood)
+    rec: np.ndarray  # (n, 8) per-root records, columns _XMIN ... _CHI
+    cached: np.ndarray  # float64 IoU of each root's box, -1 when stale
+    alive: np.ndarray  # the live roots
+    slot: np.ndarray  # each live root's place in alive
+    xs: np.ndarray  # image x of a padded index
+    ys: np.ndarray  # image y
+    exits: np.ndarray  # the pixels by exit level
+    levels: np.ndarray  # uint8, the map padded with zeros
+    exit_level: np.ndarray  # uint8, each pixel's exit level
+    holes: np.ndarray  # the hole pixels, in flood order
+    hole_order: np.ndarray  # the hole pixels sorted by value
+    frame: np.ndarray  # uint8, 1 on the padding
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _find(parent: np.ndarray, node: int) -> int:
-    """Root of ``node`` with path halving."""
-    while parent[node] != node:
-        parent[node] = parent[parent[node]]
-        node = parent[node]
-    return node
+    """Root of ``node``, compressing the path; nothing is written when ``node``'s parent is the root (the
+    common case: a neighbour added after its component's last merge)."""
+    root = parent[node]
+    if parent[root] == root:
+        return root
+    while parent[root] != root:
+        root = parent[root]
+    while parent[node] != root:
+        following = parent[node]
+        parent[node] = root
+        node = following
+    return root
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -134,6 +170,14 @@ def _remove(alive: np.ndarray, slot: np.ndarray, n_alive: int, node: int) -> int
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _append(alive: np.ndarray, slot: np.ndarray, n_alive: int, node: int) -> int:
+    """Append ``node`` to the list of live roots; returns the new length."""
+    alive[n_alive] = node
+    slot[node] = n_alive
+    return n_alive + 1
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _new_root(p: int, x: int, y: int, rec: np.ndarray, parent: np.ndarray, cached: np.ndarray) -> None:
     parent[p] = p
     rec[p, _XMIN] = rec[p, _XMAX] = x
@@ -170,13 +214,12 @@ def _join(rec: np.ndarray, root: int, x: int, y: int) -> None:
 
 @numba.njit(cache=True, error_model="numpy")
 def _level_summary(
-    rec: np.ndarray, cached: np.ndarray, alive: np.ndarray, n_alive: int, grow: int, target: tuple
-) -> tuple[float, float, int]:
+    rec: np.ndarray, cached: np.ndarray, alive: np.ndarray, n_alive: int, target: tuple
+) -> tuple[float, float]:
     """Over the live roots (n_alive > 0): the IoU of the one of largest half-cell count (ties: latest first
-    pixel), the best IoU (boxes grown by ``grow``; stale cached IoUs recomputed) and the smallest χ."""
+    pixel) and the best IoU (stale cached IoUs recomputed)."""
     chosen = alive[0]
     best = -1.0
-    chi = rec[chosen, _CHI]
     for i in range(n_alive):
         r = alive[i]
         if rec[r, _HALF] > rec[chosen, _HALF] or (
@@ -184,15 +227,14 @@ def _level_summary(
         ):
             chosen = r
         if cached[r] < 0:
-            cached[r] = _record_iou(rec, r, grow, target)
+            cached[r] = _record_iou(rec, r, 0, target)
         best = max(best, cached[r])
-        chi = min(chi, rec[r, _CHI])
-    return cached[chosen], best, chi
+    return cached[chosen], best
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _sweep8(
-    order: np.ndarray, bounds: np.ndarray, target: tuple, work: tuple
+    order: np.ndarray, bounds: np.ndarray, target: tuple, work: Work
 ) -> tuple[np.ndarray, np.ndarray]:
     """Grow 8-connected components from level 255 down (pixels of level e join for t < e); per level t:
     the IoU of the component of largest half-cell count (ties: latest first pixel; -1: empty level) and the
@@ -203,7 +245,15 @@ def _sweep8(
     """
     stride = target[0] + 2
     ring = np.array([-stride, -stride + 1, 1, stride + 1, stride, stride - 1, -1, -stride - 1])
-    parent, added, rec, cached, alive, slot, xs, ys = work[1:9]
+    parent, added, rec, cached, alive, slot = (
+        work.parent,
+        work.added,
+        work.rec,
+        work.cached,
+        work.alive,
+        work.slot,
+    )
+    xs, ys = work.xs, work.ys
     added[:] = 0
     n_alive = 0
     largest = np.full(_LEVELS, -1.0)
@@ -217,9 +267,7 @@ def _sweep8(
             added[p] = 1
             if mask == 0:
                 _new_root(p, xs[p], ys[p], rec, parent, cached)
-                alive[n_alive] = p
-                slot[p] = n_alive
-                n_alive += 1
+                n_alive = _append(alive, slot, n_alive, p)
                 continue
             root = _find(parent, p + ring[_RUNS[mask, 1]])
             for i in range(2, _RUNS[mask, 0] + 1):
@@ -236,55 +284,180 @@ def _sweep8(
             rec[root, _FIRST] = min(rec[root, _FIRST], p)
             cached[root] = -1.0
         if n_alive > 0:
-            largest[e - 1], best_all[e - 1], _ = _level_summary(rec, cached, alive, n_alive, 0, target)
+            largest[e - 1], best_all[e - 1] = _level_summary(rec, cached, alive, n_alive, target)
     return largest, best_all
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _open_hole(hole: int, following: np.ndarray, exits: np.ndarray, n_exits: int) -> int:
-    """Append the members of ``hole``, which joins the exterior, to ``exits``; returns their new count."""
-    member = hole
-    while member != -1:
-        exits[n_exits] = member
+def _spread(p: int, v: int, stride: int, levels: np.ndarray, seen: np.ndarray, out: tuple) -> None:
+    """Give exit level v to pixel p and to every pixel reached from it through unseen pixels of value <= v
+    (breadth first); ``out`` = (queue, exits, exit levels, hole pixels, [#exits, #holes]): the pixels
+    reached are appended to the exits, those of value < v to the hole pixels, and the counts updated.
+
+    Breadth first, the next pixel was queued long before, so its loads start early; depth first, each pixel
+    would wait for the previous one."""
+    queue, exits, exit_level, holes, counts = out
+    n_exits, n_holes = counts[0], counts[1]
+    seen[p] = 1
+    queue[0] = p
+    head, tail = 0, 1
+    while head < tail:
+        r = queue[head]
+        head += 1
+        exits[n_exits] = r
         n_exits += 1
-        member = following[member]
-    return n_exits
+        exit_level[r] = v
+        for neighbour in (r - stride, r - 1, r + 1, r + stride):
+            if seen[neighbour] or levels[neighbour] > v:
+                continue
+            seen[neighbour] = 1
+            queue[tail] = neighbour
+            tail += 1
+            if levels[neighbour] < v:
+                holes[n_holes] = neighbour
+                n_holes += 1
+    counts[0], counts[1] = n_exits, n_holes
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _background_sweep(  # noqa: C901, PLR0915 (see the last paragraph of the docstring)
-    order: np.ndarray, bounds: np.ndarray, target: tuple, work: tuple
-) -> tuple[np.ndarray, bool, np.ndarray]:
-    """Per level t, the best IoU over hole-border boxes of ``q > t`` (-1: no hole); whether at some level a
-    hole surrounds a foreground component; and ``exit_bounds``: the pixels that join the exterior background
-    at level v (their ``t_exit``) are ``exits[exit_bounds[v]:exit_bounds[v + 1]]`` (``exits`` = ``work[11]``).
+def _flood(q: np.ndarray, target: tuple, work: Work) -> tuple[np.ndarray, np.ndarray, int]:
+    """Exit level of every pixel of the map q (padded in ``work.levels``) into ``work.exit_level``, by a flood
+    from the image border; lists the pixels by exit level (those of level v are
+    ``work.exits[exit_bounds[v]:exit_bounds[v + 1]]``) and the hole pixels (value < exit level) in
+    ``work.holes``. Returns ``exit_bounds``, the bounds of each value in ``work.order`` (the pixels sorted by
+    value, ``_buckets``, in which order they are visited) and the number of hole pixels.
 
-    Grows 4-connected background components from the darkest level up; the padding belongs to a virtual
-    exterior node (index n) whose members are not tracked; each hole keeps a member list (``tail``,
-    ``following``) to list them when it opens up to the exterior, and its Euler characteristic
-    χ = V − E + F (pixels, 4-adjacent pairs, full 2x2 blocks; 1 − its own holes for a 4-connected set): a
-    hole with χ < 1 encloses foreground, i.e. a component nested in it (Gray, "Local properties of binary
-    images in two dimensions", IEEE Trans. Computers 1971).
+    At level v, a pixel of value v next to the exterior (the padding, or a pixel already given a level) gets
+    level v, and so does every pixel reached from it through unseen pixels of value <= v. Every pixel that
+    joins the exterior at level v is reached so: the first one on its path to the exterior has value v (one
+    of smaller value would have joined at its own level, or earlier). The search (``_spread``) is needed only
+    from a pixel with an unseen neighbour of smaller value, or of value v already passed over in raster order;
+    the others are taken in one sweep without a stack (a chain of dependent loads the search would be)."""
+    stride = target[0] + 2
+    levels, seen, order, exits, exit_level = work.levels, work.added, work.order, work.exits, work.exit_level
+    seen[:] = work.frame
+    bounds = _buckets(q, order, stride, stride + 1)
+    exit_bounds = np.zeros(_LEVELS + 1, np.int64)
+    counts = np.zeros(2, np.int64)
+    out = (work.parent, exits, exit_level, work.holes, counts)
+    for v in range(_LEVELS):
+        exit_bounds[v] = counts[0]
+        for k in range(bounds[v], bounds[v + 1]):
+            p = order[k]
+            if seen[p] or not (seen[p - stride] | seen[p - 1] | seen[p + 1] | seen[p + stride]):
+                continue
+            behind = 0  # unseen neighbours the sweep will not come back to
+            for neighbour in (p - stride, p - 1, p + 1, p + stride):
+                value = levels[neighbour]
+                behind |= (1 - seen[neighbour]) & ((value < v) | ((value == v) & (neighbour < p)))
+            if behind:
+                _spread(p, v, stride, levels, seen, out)
+            else:
+                seen[p] = 1
+                exits[counts[0]] = p
+                counts[0] += 1
+                exit_level[p] = v
+    exit_bounds[_LEVELS] = counts[0]
+    return exit_bounds, bounds, counts[1]
 
-    One compiled loop on purpose: per-pixel helpers would need the work arrays either one by one (more than
-    eight arguments) or unpacked from the ``work`` tuple per pixel, whose reference counting made the sweep
-    10x slower (measured).
+
+@numba.njit(cache=True, error_model="numpy")
+def _sort_holes(work: Work, n_holes: int) -> np.ndarray:
+    """Counting sort of the hole pixels ``work.holes[:n_holes]`` by value into ``work.hole_order``; returns
+    the bounds of each value, as ``_buckets``."""
+    levels, holes, order = work.levels, work.holes, work.hole_order
+    bounds = np.zeros(_LEVELS + 1, np.int64)
+    for i in range(n_holes):
+        bounds[levels[holes[i]] + 1] += 1
+    for v in range(_LEVELS):
+        bounds[v + 1] += bounds[v]
+    fill = bounds[:-1].copy()
+    for i in range(n_holes):
+        value = levels[holes[i]]
+        order[fill[value]] = holes[i]
+        fill[value] += 1
+    return bounds
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _containment(rec: np.ndarray, r: int, gt: np.ndarray) -> float:
+    """Bound on the IoU with the GT boxes of any box inside root r's extent grown by one pixel U:
+    ``max_g |U ∩ g| / |g|`` (+1-pixel areas; infinite for a GT box without area)."""
+    bound = 0.0
+    for g in range(gt.shape[0]):
+        inter_w = min(rec[r, _XMAX] + 1, gt[g, 2]) - max(rec[r, _XMIN] - 1, gt[g, 0]) + 1
+        inter_h = min(rec[r, _YMAX] + 1, gt[g, 3]) - max(rec[r, _YMIN] - 1, gt[g, 1]) + 1
+        area = (gt[g, 2] - gt[g, 0] + 1) * (gt[g, 3] - gt[g, 1] + 1)
+        if area <= 0:
+            return np.inf
+        bound = max(bound, max(0, inter_w) * max(0, inter_h) / area)
+    return bound
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _hole_summary(  # noqa: PLR0913 (the sweep's state, see _hole_sweep)
+    rec: np.ndarray,
+    cached: np.ndarray,
+    alive: np.ndarray,
+    slot: np.ndarray,
+    n_alive: int,
+    exit_level: np.ndarray,
+    v: int,
+    target: tuple,
+) -> tuple[int, float, float]:
+    """At level v: drop the holes that joined the exterior (exit level <= v); over the others, the best IoU of
+    their hole-border boxes (-1: none) and the largest ``_containment`` bound of those that enclose a
+    component (Euler characteristic < 1; -1: none). Returns (live holes left, best IoU, bound)."""
+    best = -1.0
+    bound = -1.0
+    i = 0
+    while i < n_alive:
+        r = alive[i]
+        if exit_level[r] <= v:
+            n_alive = _remove(alive, slot, n_alive, r)  # alive[i] now holds the former last root
+            continue
+        if cached[r] < 0:
+            cached[r] = _record_iou(rec, r, 1, target)
+        best = max(best, cached[r])
+        if rec[r, _CHI] < 1:
+            bound = max(bound, _containment(rec, r, target[2]))
+        i += 1
+    return n_alive, best, bound
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _hole_sweep(
+    order: np.ndarray, bounds: np.ndarray, target: tuple, work: Work
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per level t: the best IoU over the hole-border boxes of ``q > t`` (-1: no hole) and the bound on the
+    IoU of a component nested in a hole (``_hole_summary``; -1: no nested component).
+
+    Grows the 4-connected components of ``{q <= t < t_exit}`` from the darkest level up, from the hole pixels
+    sorted by value (``_sort_holes``). A hole never touches one that has joined the exterior (they would be
+    one background component), so a pixel's added 4-neighbours are all in its hole. Each hole keeps its Euler
+    characteristic χ = V − E + F (pixels, 4-adjacent pairs, full 2x2 blocks; 1 − its own holes for a
+    4-connected set): χ < 1 means it encloses foreground, i.e. a nested component (Gray, "Local properties of
+    binary images in two dimensions", IEEE Trans. Computers 1971).
     """
     stride = target[0] + 2
-    exterior = (target[1] + 2) * stride
     neighbours = np.array([-stride, -1, 1, stride])
     # the four 2x2 blocks around p: (vertical, horizontal) neighbour offsets, the diagonal is their sum
     verticals = np.array([-stride, -stride, stride, stride])
     horizontals = np.array([-1, 1, 1, -1])
-    parent, added, rec, cached, alive, slot, xs, ys, tail, following, exits, frame = work[1:13]
-    added[:] = frame  # the padding is exterior at every level (its parent is the exterior node)
-    nested = False
-    exit_bounds = np.zeros(_LEVELS + 1, np.int64)
-    n_exits = 0
+    parent, added, rec, cached, alive, slot = (
+        work.parent,
+        work.added,
+        work.rec,
+        work.cached,
+        work.alive,
+        work.slot,
+    )
+    xs, ys = work.xs, work.ys
+    added[:] = 0
     n_alive = 0
-    out = np.full(_LEVELS, -1.0)
+    holes = np.full(_LEVELS, -1.0)
+    nested = np.full(_LEVELS, -1.0)
     for v in range(_LEVELS):
-        exit_bounds[v] = n_exits
         for k in range(bounds[v], bounds[v + 1]):
             p = order[k]
             added[p] = 1
@@ -298,73 +471,50 @@ def _background_sweep(  # noqa: C901, PLR0915 (see the last paragraph of the doc
                 if root == -1:
                     root = other
                     parent[p] = root
-                    if root == exterior:
-                        exits[n_exits] = p
-                        n_exits += 1
-                    else:
-                        _join(rec, root, xs[p], ys[p])
-                        following[tail[root]] = p
-                        tail[root] = p
-                        following[p] = -1
-                    continue
-                if other == root:
-                    continue
-                if root == exterior or other == exterior:
-                    hole = root if other == exterior else other
-                    n_exits = _open_hole(hole, following, exits, n_exits)
-                    parent[hole] = exterior
-                    root = exterior
-                else:
+                    _join(rec, root, xs[p], ys[p])
+                elif other != root:
                     if rec[root, _SIZE] < rec[other, _SIZE]:
                         root, other = other, root
                     parent[other] = root
                     _absorb(rec, root, other)
-                    following[tail[root]] = other
-                    tail[root] = tail[other]
-                    hole = other
-                n_alive = _remove(alive, slot, n_alive, hole)
+                    n_alive = _remove(alive, slot, n_alive, other)
             if root == -1:
                 root = p
                 _new_root(p, xs[p], ys[p], rec, parent, cached)
-                tail[p] = p
-                following[p] = -1
-                alive[n_alive] = p
-                slot[p] = n_alive
-                n_alive += 1
-            if root != exterior:
-                cached[root] = -1.0
-                for j in range(4):
-                    vertical, horizontal = p + verticals[j], p + horizontals[j]
-                    change += added[vertical] & added[horizontal] & added[vertical + horizontals[j]]
-                rec[root, _CHI] += change
+                n_alive = _append(alive, slot, n_alive, p)
+            for j in range(4):
+                vertical, horizontal = p + verticals[j], p + horizontals[j]
+                change += added[vertical] & added[horizontal] & added[vertical + horizontals[j]]
+            rec[root, _CHI] += change
+            cached[root] = -1.0
         if n_alive > 0:
-            _, out[v], chi = _level_summary(rec, cached, alive, n_alive, 1, target)
-            nested |= chi < 1
-    exit_bounds[_LEVELS] = n_exits
-    return out, nested, exit_bounds
+            n_alive, holes[v], nested[v] = _hole_summary(
+                rec, cached, alive, slot, n_alive, work.exit_level, v, target
+            )
+    return holes, nested
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _map_level_ious(
-    q: np.ndarray, gt: np.ndarray, parity: bool, work: tuple
-) -> tuple[np.ndarray, np.ndarray]:
+def _map_level_ious(q: np.ndarray, gt: np.ndarray, parity: bool, work: Work) -> tuple[np.ndarray, np.ndarray]:
     """:func:`level_ious` of one map."""
     height, width = q.shape
     stride = width + 2
-    order, exits = work[0], work[11]
-    bounds = _buckets(q, order, stride, stride + 1)
+    levels = work.levels
+    for y in range(height):
+        levels[(y + 1) * stride + 1 : (y + 1) * stride + width + 1] = q[y]
     target = (width, height, gt, parity)
-    holes, nested, exit_bounds = _background_sweep(order, bounds, target, work)
-    largest, top_level = _sweep8(exits, exit_bounds, target, work)
-    # Without a component nested in a hole at any level, the fill sweep already saw every component box and
-    # the foreground sweep can be skipped.
-    components = _sweep8(order, bounds, target, work)[1] if nested else top_level
-    return largest, np.maximum(components, holes)
+    exit_bounds, value_bounds, n_holes = _flood(q, target, work)
+    holes, nested = _hole_sweep(work.hole_order, _sort_holes(work, n_holes), target, work)
+    largest, top_level = _sweep8(work.exits, exit_bounds, target, work)
+    every = np.maximum(top_level, holes)
+    if (nested > every).any():  # a nested component might beat every box found: grow them all
+        every = np.maximum(_sweep8(work.order, value_bounds, target, work)[1], holes)
+    return largest, every
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _batch_level_ious(
-    maps: np.ndarray, gt: np.ndarray, gt_bounds: np.ndarray, parity: bool, work: tuple
+    maps: np.ndarray, gt: np.ndarray, gt_bounds: np.ndarray, parity: bool, work: Work
 ) -> tuple[np.ndarray, np.ndarray]:
     largest = np.empty((maps.shape[0], _LEVELS))
     every = np.empty((maps.shape[0], _LEVELS))
@@ -378,31 +528,31 @@ class _Workspace(threading.local):
     """Work arrays reused from one map to the next (fresh allocations cost more than the sweeps' memsets)."""
 
     shape: tuple[int, int] | None = None
-    arrays: tuple = ()
+    arrays: Work | None = None
 
-    def get(self, height: int, width: int) -> tuple:
-        if self.shape != (height, width):
+    def get(self, height: int, width: int) -> Work:
+        if self.arrays is None or self.shape != (height, width):
             n = (height + 2) * (width + 2)
             frame = np.ones((height + 2, width + 2), np.uint8)
             frame[1:-1, 1:-1] = 0
-            parent = np.arange(n + 1, dtype=np.int32)
-            parent[:-1][frame.ravel() == 1] = n  # the padding hangs from the exterior node (background sweep)
             y, x = np.divmod(np.arange(n, dtype=np.int32), width + 2)
             self.shape = (height, width)
-            self.arrays = (
-                np.empty(n, np.int32),  # order of the pixels by value
-                parent,  # (+ the exterior node)
-                np.empty(n, np.uint8),  # added
-                np.empty((n, 8), np.int32),  # per-root records (_XMIN ... _CHI)
-                np.empty(n, np.float64),  # cached IoU per root, -1 when stale
-                np.empty(n, np.int32),  # alive roots
-                np.empty(n, np.int32),  # slot in alive
-                x - 1,  # image x of a padded index
-                y - 1,  # image y
-                np.empty(n, np.int32),  # tail of a hole's member list
-                np.empty(n, np.int32),  # following member
-                np.empty(n, np.int32),  # the pixels in the order they join the exterior background
-                frame.ravel(),  # added before the background sweep: the padding
+            self.arrays = Work(
+                order=np.empty(n, np.int32),
+                parent=np.empty(n, np.int32),
+                added=np.empty(n, np.uint8),
+                rec=np.empty((n, 8), np.int32),
+                cached=np.empty(n, np.float64),
+                alive=np.empty(n, np.int32),
+                slot=np.empty(n, np.int32),
+                xs=x - 1,
+                ys=y - 1,
+                exits=np.empty(n, np.int32),
+                levels=np.zeros(n, np.uint8),
+                exit_level=np.zeros(n, np.uint8),
+                holes=np.empty(n, np.int32),
+                hole_order=np.empty(n, np.int32),
+                frame=frame.ravel(),
             )
         return self.arrays
 

@@ -41,7 +41,8 @@ class BoxAccuracy(MetricFamily):
         if not selected.any():
             return
         gts = [gt for gt in batch.boxes if len(gt)]
-        per_mode = self._correctness(ref.quantize(batch.maps[selected]), gts)
+        maps = batch.maps if selected.all() else batch.maps[selected]
+        per_mode = self._correctness(ref.quantize(maps), gts)
         correct = state["correct"]
         for mode, hits in enumerate(per_mode):  # hits: (n, n_iou, n_tau) bool
             correct[mode, 0] += hits.sum(axis=0)
