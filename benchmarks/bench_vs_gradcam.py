@@ -5,8 +5,9 @@ target layer = the backbone (layer4's output, 2048 × 7 × 7 at 224 px; ``--laye
 setting runs ours and grad-cam's alternately ``--repeats`` times and keeps the median time; peak memory is
 the largest rise of the process's resident set during a call (sampled every 2 ms, so an upper bound on what
 the call allocated that the allocator did not reuse). Both produce (B, H, W) maps in [0, 1]: ours are
-``extractor(x, targets)`` (ReLU, min-max at the feature resolution) resized bilinearly to the input, as
-grad-cam does (ReLU, min-max, ``cv2.resize``); the last column is the largest absolute difference.
+``extractor(x, targets, upsample_to="input")`` (ReLU, bilinear resize, min-max), grad-cam's go through ReLU,
+min-max, ``cv2.resize`` (the same bilinear interpolation) and min-max again; the last column is the largest
+absolute difference.
 
 Known differences (not bugs of either side):
 
@@ -43,7 +44,6 @@ import torch
 from torch import Tensor, nn
 
 from wsol.cams import build_extractor
-from wsol.cams.base import resize_maps
 from wsol.models import build_backbone
 
 GRADIENT_METHODS = ("gradcam", "gradcampp", "xgradcam", "layercam")
@@ -115,8 +115,7 @@ def _ours(method: str, model: Classifier, layer: nn.Module, chunk: int | None) -
 
     def run(x: Tensor, targets: Tensor) -> np.ndarray:
         with build_extractor(method, model, layer, **options) as extractor:
-            maps = extractor(x, targets)
-        return resize_maps(maps, tuple(x.shape[-2:]), "bilinear").numpy()
+            return extractor(x, targets, upsample_to="input", mode="bilinear").numpy()
 
     return run
 
@@ -220,7 +219,7 @@ def main() -> None:
                 print(f"{row} – | – | {ours.peak_bytes / 2**20:.0f} / – | – |", flush=True)
                 continue
             theirs = result["theirs"]
-            diff = float(np.abs(ours.maps - theirs.maps).max())
+            diff = np.abs(ours.maps - theirs.maps).max()
             print(
                 f"{row} {theirs.seconds:.3g} | {theirs.seconds / ours.seconds:.2f}× | "
                 f"{ours.peak_bytes / 2**20:.0f} / {theirs.peak_bytes / 2**20:.0f} | {diff:.1e} |",
