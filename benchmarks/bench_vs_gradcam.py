@@ -3,8 +3,8 @@
 Model: ``wsol.models.build_backbone("resnet50")`` (random weights) + GAP + a 200-way linear layer, eval mode,
 target layer = the backbone (layer4's output, 2048 × 7 × 7 at 224 px; ``--layer`` for another one). Each
 setting runs ours and grad-cam's alternately ``--repeats`` times and keeps the median time; peak memory is
-the largest rise of the process's resident set during a call (sampled every 2 ms, so an upper bound on what
-the call allocated that the allocator did not reuse). Both produce (B, H, W) maps in [0, 1]: ours are
+the largest rise of the process's resident set during a call (sampled every 2 ms, after handing the
+allocator's free pages back with ``malloc_trim``). Both produce (B, H, W) maps in [0, 1]: ours are
 ``extractor(x, targets, upsample_to="input")`` (ReLU, bilinear resize, min-max), grad-cam's go through ReLU,
 min-max, ``cv2.resize`` (the same bilinear interpolation) and min-max again; the last column is the largest
 absolute difference.
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import importlib.metadata
 import io
 import os
@@ -86,8 +87,16 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _release_free_memory() -> None:
+    """Give the allocator's free pages back to the system (glibc), so that a call's RSS rise is what it
+    allocates rather than what earlier calls left free."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _run_sampled(fn: Callable[[], np.ndarray]) -> tuple[float, int, np.ndarray]:
     """Wall time, peak RSS rise (sampled by a thread every 2 ms) and result of one call."""
+    _release_free_memory()
     start_rss = _rss_bytes()
     peak = [start_rss]
     done = threading.Event()

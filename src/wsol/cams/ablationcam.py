@@ -7,9 +7,10 @@ ablations of one image at a time. Only the part of the network after the target 
   is the whole feature extractor, only the head runs);
 * the modules that finished before the target layer started (each called once, with a tensor output) are
   swapped for stand-ins that replay their outputs of the first forward, so a target deep inside the network
-  (``backbone.layer4.2``) does not rerun the layers before it. The replay is checked at every call: if the
-  model with the stand-ins does not give back the first forward's outputs (or fails), e.g. because of a
-  stateful module, the layers before the target are recomputed instead. The outputs are kept for the call.
+  (``backbone.layer4.2``) does not rerun the layers before it. The replay is checked at every call on two
+  images: if the model with the stand-ins does not give back the first forward's outputs or fails (a module
+  that keeps state for later ones, an in-place write into a replayed output), the outputs are replayed as
+  copies, and failing that the layers before the target are recomputed. The outputs are kept for the call.
 
 Channels that are already zero everywhere cannot change the output and get weight 0 without a forward. As in
 the paper the drop is divided by y_c, so a negative target score flips the map's sign; samples with y_c = 0
