@@ -96,10 +96,12 @@ def _gradient_loop(method: str, model: Classifier, x: Tensor, targets: Tensor, s
 
 
 class HookAblationCAM(AblationCAM):
-    """Our previous Ablation-CAM: a forward hook replaces the target layer's output, so every ablated forward
-    still computes the layer (and discards its result)."""
+    """Our first Ablation-CAM: a forward hook replaces the target layer's output, so every ablated forward
+    still computes the layer and everything before it (``prefix``, the outputs to replay, is ignored)."""
 
-    def ablated_outputs(self, inputs: Tensor, layer: int, replacement: Tensor) -> Tensor:
+    def ablated_outputs(
+        self, inputs: Tensor, layer: int, replacement: Tensor, prefix: object = None
+    ) -> Tensor:
         handle = self.layers[layer][1].register_forward_hook(lambda _m, _a, _o: replacement)
         try:
             return self.output_selector(self.model(inputs))
