@@ -44,8 +44,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from bench_cams import Classifier  # the same ResNet-50 + GAP + 200-way model (this folder)
 from wsol.cams import build_extractor
-from wsol.models import build_backbone
 
 GRADIENT_METHODS = ("gradcam", "gradcampp", "xgradcam", "layercam")
 GRAD_CAM_CLASSES = {
@@ -57,18 +57,6 @@ GRAD_CAM_CLASSES = {
     "scorecam": "ScoreCAM",
 }
 OUR_OPTIONS: dict[str, dict[str, object]] = {"scorecam": {"weighting": "channel_softmax"}}
-
-
-class Classifier(nn.Module):
-    """ResNet-50 + GAP + linear classifier, the model both libraries explain."""
-
-    def __init__(self, num_classes: int = 200) -> None:
-        super().__init__()
-        self.backbone = build_backbone("resnet50")
-        self.fc = nn.Linear(self.backbone.out_channels, num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.backbone(x).mean((2, 3)))
 
 
 @dataclass(frozen=True)
