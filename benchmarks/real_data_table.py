@@ -148,7 +148,10 @@ class Table:
             best = self.checkpoint(job.preset, job.seed)
             source = ["--checkpoint", str(best), *(["--cam", job.cam] if job.cam else [])]
             timing = json.loads((best.parent / "train_time.json").read_text())
-        command = wsol("evaluate", *source, "--data", str(self.data), "--split", "test", "--out", str(out))
+        command = wsol(
+            "evaluate", *source, "--data", str(self.data), "--split", "test", "--out", str(out),
+            "--label", job.row,
+        )  # fmt: skip
         run(command, self.work / f"eval-{label}.log")
         metrics = json.loads((out / "metrics.json").read_text())
         row = {key: metrics.get(key) for _, key in COLUMNS}
