@@ -233,6 +233,12 @@ def _level_summary(
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _union_find_state(work: Work) -> tuple:
+    """The arrays of ``work`` that both union-find sweeps update: parent, added, rec, cached, alive, slot."""
+    return work.parent, work.added, work.rec, work.cached, work.alive, work.slot
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _sweep8(
     order: np.ndarray, bounds: np.ndarray, target: tuple, work: Work
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -245,14 +251,7 @@ def _sweep8(
     """
     stride = target[0] + 2
     ring = np.array([-stride, -stride + 1, 1, stride + 1, stride, stride - 1, -1, -stride - 1])
-    parent, added, rec, cached, alive, slot = (
-        work.parent,
-        work.added,
-        work.rec,
-        work.cached,
-        work.alive,
-        work.slot,
-    )
+    parent, added, rec, cached, alive, slot = _union_find_state(work)
     xs, ys = work.xs, work.ys
     added[:] = 0
     n_alive = 0
@@ -444,14 +443,7 @@ def _hole_sweep(
     # the four 2x2 blocks around p: (vertical, horizontal) neighbour offsets, the diagonal is their sum
     verticals = np.array([-stride, -stride, stride, stride])
     horizontals = np.array([-1, 1, 1, -1])
-    parent, added, rec, cached, alive, slot = (
-        work.parent,
-        work.added,
-        work.rec,
-        work.cached,
-        work.alive,
-        work.slot,
-    )
+    parent, added, rec, cached, alive, slot = _union_find_state(work)
     xs, ys = work.xs, work.ys
     added[:] = 0
     n_alive = 0
