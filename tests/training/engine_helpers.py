@@ -25,6 +25,16 @@ TINY = [
     "eval.cam_curve_interval=0.01",
     "optim.lr=0.05",
 ]
+ONE_BATCH = [
+    "data.batch_size=4",
+    "data.num_workers=0",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=1",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "trainer.progress_bar=false",
+]
+"""One training, validation and test batch of 4: the overrides of a run that checks that a preset runs."""
 
 
 def cli_env() -> dict[str, str]:

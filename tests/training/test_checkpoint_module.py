@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from engine_helpers import ONE_BATCH
 
 from wsol.cli.main import main
 from wsol.methods import build_method
@@ -101,13 +102,7 @@ ONE_STEP = [
     "data.synthetic.val=4",
     "data.synthetic.test=4",
     "data.synthetic.image_size=32",
-    "data.batch_size=4",
-    "data.num_workers=0",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=1",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "trainer.progress_bar=false",
+    *ONE_BATCH,
     "eval.cam_curve_interval=0.1",
 ]
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from engine_helpers import ONE_BATCH
 from omegaconf import DictConfig
 
 from wsol.data.importers import import_dataset
@@ -44,13 +45,7 @@ TWO_STEP = (
 CAM_GAP_CHECKPOINT = "runs/cam_gap_lite0/checkpoints/best.ckpt"
 ONE_STEP = [
     "data.frame_size=32",
-    "data.batch_size=4",
-    "data.num_workers=0",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=1",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "trainer.progress_bar=false",
+    *ONE_BATCH,
 ]
 
 
