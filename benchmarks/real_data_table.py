@@ -38,6 +38,10 @@ PRESETS = (
     "fcam_lite0",
     "negev_lite0",
 )
+METHOD_PRESETS = (
+    "has_lite0", "acol_lite0", "spg_lite0", "adl_lite0", "cutmix_lite0", "ass_lite0", "amh_lite0", "rcam_lite0",
+)  # fmt: skip
+"""The training-time methods of docs/methods.md: rows of the table when named with ``--presets``."""
 # Second runs over the frozen cam_gap_lite0 classifier of the same seed.
 ON_CAM_GAP = {
     "weight_map_lite0": "classifier.checkpoint",
@@ -45,7 +49,7 @@ ON_CAM_GAP = {
     "negev_lite0": "classifier_checkpoint",
 }
 """Second runs over the same seed's ``cam_gap_lite0`` checkpoint, and the option that names it."""
-POST_HOC = {"wgap_lite0": ("gradcam", "gradcampp", "layercam")}
+POST_HOC = {"wgap_lite0": ("gradcam", "gradcampp", "layercam"), "rcam_lite0": ("recombined_cam",)}
 COLUMNS = (
     ("cls. error %", "top1_err"),
     ("PxAP", "pxap"),
@@ -192,7 +196,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("src", type=Path, help="the official Dataset_BUSI_with_GT folder")
     parser.add_argument("--work", type=Path, default=Path("busi_table"), help="imported data, runs, results")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS + METHOD_PRESETS)
     parser.add_argument("--no-baselines", action="store_true", help="leave out all_ones and center")
     parser.add_argument(
         "--frame", type=int, default=160, help="the baselines' frame (the presets' frame_size)"
