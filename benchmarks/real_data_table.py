@@ -1,12 +1,13 @@
 """The BUSI results table: every ``*_lite0`` real-data preset over seeds, plus ``all_ones`` and ``center``.
 
-    OMP_NUM_THREADS=2 python benchmarks/real_data_table.py PATH/TO/Dataset_BUSI_with_GT --work /tmp/busi_table
+    python benchmarks/real_data_table.py PATH/TO/Dataset_BUSI_with_GT --work /tmp/busi_table --jobs 2
 
 Imports BUSI into ``WORK/data`` (``wsol data import busi``; reused when already there), then for each seed and
-preset runs ``wsol train --config <preset> data.root=WORK/data`` (one run at a time) and ``wsol evaluate
---checkpoint best.ckpt --split test``; ``weight_map_lite0``, ``fcam_lite0`` and ``negev_lite0`` use the
-``cam_gap_lite0`` checkpoint of the same seed as their frozen classifier, and Grad-CAM / Grad-CAM++ / LayerCAM
-are evaluated post hoc on the ``wgap_lite0`` checkpoint. Each finished result is appended to
+preset runs ``wsol train --config <preset> data.root=WORK/data`` (``--jobs`` runs at a time, one thread each
+on a 2-core machine with ``--jobs 2``) and ``wsol evaluate --checkpoint best.ckpt --split test``;
+``weight_map_lite0``, ``fcam_lite0`` and ``negev_lite0`` use the ``cam_gap_lite0`` checkpoint of the same seed
+as their frozen classifier; Grad-CAM / Grad-CAM++ / LayerCAM are evaluated post hoc on the ``wgap_lite0``
+checkpoint and the recombined CAM on ``rcam_lite0``'s. Each finished result is appended to
 ``WORK/results.jsonl``, so an interrupted run resumes where it stopped; ``--table-only`` prints the table from
 what is there. The table (Markdown, mean ± sd over the seeds run, n per row) has the test split's
 classification error, PxAP, F1⁺ / F1⁻ (τ = 0.5), MaxBoxAccV2, GT-known loc (MaxBoxAcc at IoU 50) and the
@@ -18,12 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +42,8 @@ PRESETS = (
     "negev_lite0",
 )
 METHOD_PRESETS = (
-    "has_lite0", "acol_lite0", "spg_lite0", "adl_lite0", "cutmix_lite0", "ass_lite0", "amh_lite0", "rcam_lite0",
+    "has_lite0", "acol_lite0", "spg_lite0", "adl_lite0",
+    "cutmix_lite0", "ass_lite0", "amh_lite0", "rcam_lite0",
 )  # fmt: skip
 """The training-time methods of docs/methods.md: rows of the table when named with ``--presets``."""
 # Second runs over the frozen cam_gap_lite0 classifier of the same seed.
@@ -76,38 +80,45 @@ def wsol(*args: str) -> list[str]:
     return [sys.executable, "-m", "wsol.cli.main", *args]
 
 
-def children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def run(command: list[str], log: Path) -> tuple[float, float]:
-    """Run ``command`` with its output in ``log``; (wall s, CPU s of it and its children)."""
-    start_wall, start_cpu = time.perf_counter(), children_cpu_s()
+def run(command: list[str], log: Path, threads: int | None = None) -> tuple[float, float]:
+    """Run ``command`` with its output in ``log`` (``threads``: its OMP_NUM_THREADS); (wall s, CPU s of it
+    and the children it waited for, from ``wait4`` so that runs in parallel threads do not mix).
+    """
+    env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
     with log.open("w") as out:
-        code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{' '.join(command)} exited with {code}; see {log}")
-    return time.perf_counter() - start_wall, children_cpu_s() - start_cpu
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
 def jobs(presets: list[str], seeds: list[int], baselines: bool) -> Iterator[Job]:
-    """Baselines first, then each preset over all seeds, in the order given."""
+    """Baselines, then one row per training (each preset over all seeds, in the order given, the presets
+    that train on ``cam_gap_lite0``'s checkpoint last), then the post-hoc CAM rows: parallel workers then
+    rarely wait for a training that another one is running.
+    """
     if baselines:
         yield from (Job(name, None) for name in ("center", "all_ones"))
-    for preset in presets:
+    ordered = sorted(presets, key=lambda name: name in ON_CAM_GAP)
+    yield from (Job(preset, seed, preset) for preset in ordered for seed in seeds)
+    for preset in ordered:
         for seed in seeds:
-            yield Job(preset, seed, preset)
-            for cam in POST_HOC.get(preset, ()):
-                yield Job(f"{preset} + {cam}", seed, preset, cam)
+            yield from (Job(f"{preset} + {cam}", seed, preset, cam) for cam in POST_HOC.get(preset, ()))
 
 
 class Table:
     """Trains and evaluates the jobs under ``work``, recording results in ``work/results.jsonl``."""
 
-    def __init__(self, work: Path, data: Path, frame: int, overrides: list[str]) -> None:
-        self.work, self.data, self.frame, self.overrides = work, data, frame, overrides
+    def __init__(
+        self, work: Path, data: Path, frame: int, overrides: list[str], threads: int | None = None
+    ) -> None:
+        self.work, self.data, self.frame, self.overrides, self.threads = work, data, frame, overrides, threads
         self.results_path = work / "results.jsonl"
+        self.lock = threading.Lock()
+        self.training_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
     def results(self) -> list[dict]:
         if not self.results_path.exists():
@@ -123,6 +134,12 @@ class Table:
         kept checkpoint.
         """
         name = f"{preset}-s{seed}"
+        with self.lock:
+            training_lock = self.training_locks[name]
+        with training_lock:  # one training per run, however many jobs need it
+            return self.train(preset, seed, name)
+
+    def train(self, preset: str, seed: int, name: str) -> Path:
         run_dir = self.work / "runs" / name
         best = run_dir / "checkpoints" / "best.ckpt"
         if (run_dir / "metrics.json").exists():
@@ -138,7 +155,7 @@ class Table:
                 "train", "--config", preset, f"data.root={self.data}", f"seed={seed}", f"name={name}",
                 f"output_dir={self.work / 'runs'}", "trainer.progress_bar=false", *extra, *self.overrides,
             )  # fmt: skip
-        wall, cpu = run(command, self.work / f"train-{name}.log")
+        wall, cpu = run(command, self.work / f"train-{name}.log", self.threads)
         (best.parent / "train_time.json").write_text(json.dumps({"wall_s": wall, "cpu_s": cpu}))
         return best
 
@@ -156,15 +173,21 @@ class Table:
             "evaluate", *source, "--data", str(self.data), "--split", "test", "--out", str(out),
             "--label", job.row,
         )  # fmt: skip
-        run(command, self.work / f"eval-{label}.log")
+        run(command, self.work / f"eval-{label}.log", self.threads)
         metrics = json.loads((out / "metrics.json").read_text())
         row = {key: metrics.get(key) for _, key in COLUMNS}
         row.update(train_wall_s=timing.get("wall_s"), train_cpu_s=timing.get("cpu_s"))
         return {"row": job.row, "seed": job.seed, **row}
 
     def record(self, result: dict) -> None:
-        with self.results_path.open("a") as out:
+        with self.lock, self.results_path.open("a") as out:
             out.write(json.dumps(result) + "\n")
+
+    def complete(self, job: Job) -> None:
+        """Evaluate ``job`` (training what it needs), record it and print the table so far."""
+        self.record(self.evaluate(job))
+        with self.lock:
+            print(markdown(self.results()), flush=True)
 
 
 def cell(values: list[float]) -> str:
@@ -202,6 +225,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--frame", type=int, default=160, help="the baselines' frame (the presets' frame_size)"
     )
     parser.add_argument("--table-only", action="store_true", help="print the table of WORK/results.jsonl")
+    parser.add_argument(
+        "--jobs", type=int, default=1,
+        help="runs at a time (each with OMP_NUM_THREADS = cores // jobs unless OMP_NUM_THREADS is set)",
+    )  # fmt: skip
     parser.add_argument("overrides", nargs="*", default=[], help="config overrides for every wsol train run")
     return parser.parse_args(argv)
 
@@ -210,18 +237,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     data = args.work / "data"
-    table = Table(args.work.resolve(), data.resolve(), args.frame, args.overrides)
+    threads = None
+    if args.jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    table = Table(args.work.resolve(), data.resolve(), args.frame, args.overrides, threads)
     if not args.table_only:
         if not (data / "dataset.json").exists():
             run(
                 wsol("data", "import", "busi", "--src", str(args.src), "--out", str(data)),
                 args.work / "import.log",
             )
-        for job in jobs(args.presets, args.seeds, not args.no_baselines):
-            if not table.done(job):
-                table.record(table.evaluate(job))
-                print(markdown(table.results()), flush=True)
-    print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+        todo = [job for job in jobs(args.presets, args.seeds, not args.no_baselines) if not table.done(job)]
+        # First in, first started: a job waits only for a training already running in another worker.
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            for future in [pool.submit(table.complete, job) for job in todo]:
+                future.result()
+    print(f"jobs: {args.jobs}; threads per run: {threads or os.environ.get('OMP_NUM_THREADS', 'unset')}")
     print(markdown(table.results()))
 
 
