@@ -3,9 +3,9 @@
     python benchmarks/minmax_probe.py RUN_DIR [RUN_DIR ...]
 
 Per run (``checkpoints/best.ckpt``): accuracy of the localizer's own scores s on clean images, of the
-classifier C on X⁺ = X ⊙ M⁺ (the method's prediction) and on X⁻ = X ⊙ (1 − M⁺) (the image with the top-map
-region erased), C's mean entropy on X⁻ relative to log K, the mean area of M⁺ > 0.5 against the objects' area,
-and the foreground precision and recall of M⁺ > 0.5 over all test pixels.
+classifier C on the clean image X, on X⁺ = X ⊙ M⁺ (the method's prediction) and on X⁻ = X ⊙ (1 − M⁺) (the
+image with the top-map region erased), C's mean entropy on X⁻ relative to log K, the mean area of M⁺ > 0.5
+against the objects' area, and the foreground precision and recall of M⁺ > 0.5 over all test pixels.
 """
 
 from __future__ import annotations
@@ -23,7 +23,17 @@ from wsol.methods.minmax_entropy import MinMaxEntropy
 from wsol.training.inference import eval_transform
 from wsol.training.run import resolve_data_root
 
-COLUMNS = ("acc_loc", "acc_pos", "acc_neg", "entropy_neg", "area_mask", "area_object", "precision", "recall")
+COLUMNS = (
+    "acc_loc",
+    "acc_full",
+    "acc_pos",
+    "acc_neg",
+    "entropy_neg",
+    "area_mask",
+    "area_object",
+    "precision",
+    "recall",
+)
 
 
 @torch.no_grad()
@@ -41,6 +51,7 @@ def probe(run: Path) -> dict[str, float]:
         negative = method.classify(images * (1 - mask)).softmax(dim=1)
         selected = mask > 0.5
         sums["acc_loc"] += float((scores.argmax(1) == labels).sum())
+        sums["acc_full"] += float((method.classify(images).argmax(1) == labels).sum())
         sums["acc_pos"] += float((method.classify(images * mask).argmax(1) == labels).sum())
         sums["acc_neg"] += float((negative.argmax(1) == labels).sum())
         entropy = -(negative * negative.clamp_min(1e-12).log()).sum(1) / math.log(negative.shape[1])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 _CACHE_ROOT = tempfile.mkdtemp(prefix="wsol-test-cache-")
+atexit.register(shutil.rmtree, _CACHE_ROOT, ignore_errors=True)  # subprocesses have ended by then
 for _variable in (
     "MPLCONFIGDIR",
     "TORCH_HOME",
