@@ -150,6 +150,27 @@ def test_predict_uses_the_classifier_on_the_decidable_region() -> None:
     assert torch.allclose(alone, prediction.maps[:1], atol=1e-5)
 
 
+@pytest.mark.parametrize("class_source", ["masked", "localizer"])
+def test_class_source_picks_the_classifier_on_x_plus_or_the_localizer(class_source: str) -> None:
+    """The two heads are rigged to disagree (class biases 0, 0, 9 vs 9, 0, 0, weights shrunk 1000×): the
+    prediction follows the option, and the map is the same either way."""
+    method = _method(class_source=class_source).eval()
+    for head, favoured in ((method.localizer_head, 2), (method.classifier_head, 0)):
+        bias = 9.0 * torch.nn.functional.one_hot(torch.tensor(favoured), NUM_CLASSES).float()
+        with torch.no_grad():
+            head.classifier.weight.mul_(1e-3)
+            head.classifier.bias.copy_(bias.repeat_interleave(head.modalities))
+    images = _batch(3)["image"]
+    with torch.no_grad():
+        prediction = method.predict(images)
+        reference = _method(class_source="masked").eval()
+        reference.load_state_dict(method.state_dict())
+        masked = reference.predict(images)
+    expected = 2 if class_source == "localizer" else 0
+    assert prediction.logits.argmax(dim=1).tolist() == [expected] * 3
+    assert torch.equal(prediction.maps, masked.maps)
+
+
 def test_same_seed_same_numbers() -> None:
     batch = _batch()
     first = _method(wildcat={"dropout": 0.5}).training_loss(batch).total
@@ -179,6 +200,8 @@ def test_schedules_follow_the_tmi_constants_and_round_trip() -> None:
 
 
 def test_invalid_options_are_named() -> None:
+    with pytest.raises(ValueError, match="class_source"):
+        _method(class_source="full")
     with pytest.raises(ValueError, match=r"set method\.options\.mask\.detach=false"):
         _method(size_constraint={"enabled": True})
     with pytest.raises(ValueError, match=r"set method\.options\.erasing\.depth=0"):

@@ -62,6 +62,10 @@ MaskedBatchNorm = Literal["update", "frozen", "eval"]
 clean ones (the paper's code), so the running statistics, used at inference on clean images, mix all of them.
 ``"frozen"``: normalise with the batch's own statistics but leave the running ones untouched. ``"eval"``:
 normalise with the running statistics, as inference does. Clean images always update them."""
+ClassSource = Literal["masked", "localizer"]
+"""Where :meth:`MinMaxEntropy.predict` takes the class from: ``"masked"`` = argmax C(X⁺) (the paper's and
+the reference code's inference), ``"localizer"`` = argmax of the localizer's own pooled scores s on the clean
+image (docs/minmax_entropy.md, "The price in classification error")."""
 
 
 def aggregate_class_maps(class_maps: Tensor, scores: Tensor) -> Tensor:
@@ -232,7 +236,8 @@ class MinMaxEntropy(WSOLMethod):
     setup); ``pos_weight`` and ``loc_weight`` weigh CE(C(X⁺)) and M's own CE. C sees its input rescaled by
     ``classifier_scale``. ``masked_bn`` (:data:`MaskedBatchNorm`) keeps masked and erased images out of
     BatchNorm's running statistics. The samples left out by ``erasing.exclude_untrusted`` are logged as
-    ``untrusted_share``. The paper's behaviour is ``erasing.exclude_untrusted=false, masked_bn="update"``.
+    ``untrusted_share``. ``class_source`` (:data:`ClassSource`) picks the predicted class. The paper's
+    behaviour is ``erasing.exclude_untrusted=false, masked_bn="update", class_source="masked"``.
     """
 
     RENAMED_OPTIONS: ClassVar[Mapping[str, str]] = {
@@ -265,6 +270,7 @@ class MinMaxEntropy(WSOLMethod):
         lambda_neg: float = 1.0,
         loc_weight: float = 1.0,
         masked_bn: MaskedBatchNorm = "update",
+        class_source: ClassSource = "masked",
     ) -> None:
         super().__init__(num_classes)
         self.backbone_spec = section(BackboneSpec, backbone, "backbone")
@@ -275,6 +281,7 @@ class MinMaxEntropy(WSOLMethod):
         require_number("classifier_scale", classifier_scale, low=0.0, high=1.0, open_low=True)
         require_choice("variant", variant, ("paper", "sem", "eem"))
         require_choice("masked_bn", masked_bn, ("update", "frozen", "eval"))
+        require_choice("class_source", class_source, ("masked", "localizer"))
         weights = {"pos_weight": pos_weight, "lambda_neg": lambda_neg, "loc_weight": loc_weight}
         for name, weight in weights.items():
             require_number(name, weight, low=0.0)
@@ -292,6 +299,7 @@ class MinMaxEntropy(WSOLMethod):
         self.lambda_neg = lambda_neg
         self.loc_weight = loc_weight
         self.masked_bn: MaskedBatchNorm = masked_bn
+        self.class_source: ClassSource = class_source
         self.epoch = 0
         self.sigma = self.mask.sigma
         self.t = self.size_constraint.init_t
@@ -454,13 +462,14 @@ class MinMaxEntropy(WSOLMethod):
 
     # ---------------------------------------------------------------------------------------------- predict
     def predict(self, images: Tensor, classes: Tensor | None = None) -> Prediction:
-        """Class from C(X⁺), map M⁺ (B, H, W), mask M⁺ > 0.5 (arXiv 1907.12934 §4; no erasing at inference).
+        """Class from C(X⁺) (or the localizer's scores, ``class_source``), map M⁺ (B, H, W), mask M⁺ > 0.5
+        (arXiv 1907.12934 §4; no erasing at inference).
 
         M⁺ is class-agnostic (posterior-weighted aggregation, §3.3), so ``classes`` does not change the map.
         The map is always normalised per sample here (the reference evaluates with batch size 1).
         """
-        _, mask = self.localize(images, normalization="per_sample")
-        logits = self.classify(images * mask)
+        scores, mask = self.localize(images, normalization="per_sample")
+        logits = scores if self.class_source == "localizer" else self.classify(images * mask)
         maps = mask[:, 0]
         return Prediction(logits=logits, maps=maps, masks=maps > 0.5)
 
