@@ -43,9 +43,10 @@ PRESETS = (
 )
 METHOD_PRESETS = (
     "has_lite0", "acol_lite0", "spg_lite0", "adl_lite0",
-    "cutmix_lite0", "ass_lite0", "amh_lite0", "rcam_lite0",
+    "cutmix_lite0", "ass_lite0", "amh_lite0", "rcam_lite0", "unet_fullsup_lite0",
 )  # fmt: skip
-"""The training-time methods of docs/methods.md: rows of the table when named with ``--presets``."""
+"""The training-time methods of docs/methods.md and the fully supervised upper bound: rows of the table when
+named with ``--presets``."""
 # Second runs over the frozen cam_gap_lite0 classifier of the same seed.
 ON_CAM_GAP = {
     "weight_map_lite0": "classifier.checkpoint",

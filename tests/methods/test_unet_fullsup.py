@@ -55,3 +55,16 @@ def test_loss_uses_only_masked_and_not_ignored_pixels() -> None:
 def test_backbone_without_stages_is_rejected() -> None:
     with torch.device("meta"), pytest.raises(ValueError, match="no stages"):
         build_method("unet_fullsup", 3, {"backbone": "vgg16"})
+
+
+def test_decoder_and_heads_learn_at_the_new_layers_rate() -> None:
+    method = build_method("unet_fullsup", 3, {"backbone": "tiny", "new_layers_lr_mult": 10.0})
+    groups = method.parameter_groups(0.01)
+    by_id = {id(p): group["lr"] for group in groups for p in group["params"]}
+    assert len(by_id) == sum(1 for p in method.parameters() if p.requires_grad)  # each once
+    new_layers = [*method.blocks.parameters(), *method.segmentation.parameters(), *method.head.parameters()]
+    assert {by_id[id(p)] for p in new_layers} == {0.1}
+    base, high = method.backbone.split_parameters()
+    assert {by_id[id(p)] for p in base} == {0.01} and {by_id[id(p)] for p in high} <= {0.1}
+    with pytest.raises(ValueError, match="new_layers_lr_mult"):
+        build_method("unet_fullsup", 3, {"backbone": "tiny", "new_layers_lr_mult": 0})

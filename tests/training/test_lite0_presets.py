@@ -35,6 +35,7 @@ SINGLE_RUN = (
     "ass_lite0",
     "amh_lite0",
     "rcam_lite0",
+    "unet_fullsup_lite0",
 )
 # Second runs over a frozen cam_gap_lite0 classifier, found by the default relative path of the two-step path.
 TWO_STEP = (

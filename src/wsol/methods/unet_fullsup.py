@@ -57,8 +57,12 @@ class UNetFullSup(WSOLMethod):
         large_feature_map: bool = False,
         weights: str | None = None,
         classification_weight: float = 1.0,
+        new_layers_lr_mult: float = 1.0,
     ) -> None:
         super().__init__(num_classes)
+        if new_layers_lr_mult <= 0:
+            raise ValueError(f"new_layers_lr_mult: expected a positive number, got {new_layers_lr_mult}")
+        self.new_layers_lr_mult = new_layers_lr_mult
         self.backbone = build_backbone(
             backbone, large_feature_map=large_feature_map, weights=weights, **dict(backbone_options or {})
         )
@@ -94,6 +98,14 @@ class UNetFullSup(WSOLMethod):
             self.segmentation(x), size=images.shape[-2:], mode="bilinear", align_corners=False
         )
         return self.head(stages[-1]).logits, logits[:, 0]
+
+    def parameter_groups(self, lr: float) -> list[dict[str, Any]]:
+        """The backbone at ``lr`` (its own new layers, if any, with the decoder and the heads at
+        ``lr × new_layers_lr_mult``), as the pretrained presets of the WSOL methods do."""
+        base, high = self.backbone.split_parameters()
+        high += [*self.blocks.parameters(), *self.segmentation.parameters(), *self.head.parameters()]
+        groups = [{"params": base, "lr": lr}, {"params": high, "lr": lr * self.new_layers_lr_mult}]
+        return [group for group in groups if group["params"]]
 
     def predict(self, images: Tensor, classes: Tensor | None = None) -> Prediction:
         logits, foreground = self(images)
