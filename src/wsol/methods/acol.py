@@ -93,7 +93,5 @@ class ACoL(WSOLMethod):
         return LossOutput(total=ce_a + ce_b, terms={"ce_a": ce_a.detach(), "ce_b": ce_b.detach()})
 
     def parameter_groups(self, lr: float) -> list[dict[str, Any]]:
-        base, high = self.backbone.split_parameters()
-        high += [*self.head_a.parameters(), *self.head_b.parameters()]
-        groups = [{"params": base, "lr": lr}, {"params": high, "lr": lr * self.new_layers_lr_mult}]
-        return [group for group in groups if group["params"]]
+        heads = [*self.head_a.parameters(), *self.head_b.parameters()]
+        return self.backbone.parameter_groups(lr, self.new_layers_lr_mult, heads)

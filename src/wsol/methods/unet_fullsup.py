@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.methods.base import Batch, LossOutput, Prediction, WSOLMethod
+from wsol.methods.options import require_number
 from wsol.models import StagedBackbone, build_backbone, build_head
 
 
@@ -60,8 +61,7 @@ class UNetFullSup(WSOLMethod):
         new_layers_lr_mult: float = 1.0,
     ) -> None:
         super().__init__(num_classes)
-        if new_layers_lr_mult <= 0:
-            raise ValueError(f"new_layers_lr_mult: expected a positive number, got {new_layers_lr_mult}")
+        require_number("new_layers_lr_mult", new_layers_lr_mult, low=0.0, open_low=True)
         self.new_layers_lr_mult = new_layers_lr_mult
         self.backbone = build_backbone(
             backbone, large_feature_map=large_feature_map, weights=weights, **dict(backbone_options or {})
@@ -102,10 +102,8 @@ class UNetFullSup(WSOLMethod):
     def parameter_groups(self, lr: float) -> list[dict[str, Any]]:
         """The backbone at ``lr`` (its own new layers, if any, with the decoder and the heads at
         ``lr × new_layers_lr_mult``), as the pretrained presets of the WSOL methods do."""
-        base, high = self.backbone.split_parameters()
-        high += [*self.blocks.parameters(), *self.segmentation.parameters(), *self.head.parameters()]
-        groups = [{"params": base, "lr": lr}, {"params": high, "lr": lr * self.new_layers_lr_mult}]
-        return [group for group in groups if group["params"]]
+        new_layers = [*self.blocks.parameters(), *self.segmentation.parameters(), *self.head.parameters()]
+        return self.backbone.parameter_groups(lr, self.new_layers_lr_mult, new_layers)
 
     def predict(self, images: Tensor, classes: Tensor | None = None) -> Prediction:
         logits, foreground = self(images)

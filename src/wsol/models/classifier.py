@@ -47,10 +47,7 @@ class WSOLClassifier(nn.Module):
         For ResNets ``layer4`` is in the boosted group too (wsolevaluation's ``lr_classifier_ratio``). Empty
         groups are left out.
         """
-        base, high = self.backbone.split_parameters()
-        high += [parameter for parameter in self.head.parameters() if parameter.requires_grad]
-        groups = [{"params": base, "lr": lr}, {"params": high, "lr": lr * new_layers_lr_mult}]
-        return [group for group in groups if group["params"]]
+        return self.backbone.parameter_groups(lr, new_layers_lr_mult, self.head.parameters())
 
 
 def select_class_maps(class_maps: Tensor, classes: Tensor | Sequence[int]) -> Tensor:

@@ -8,9 +8,9 @@ an expected drop from a real mismatch, and so that optimisers can give the new l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor, nn
 
@@ -90,6 +90,17 @@ class Backbone(nn.Module):
                 continue
             (high if name.startswith(self.high_lr_prefixes) else base).append(parameter)
         return base, high
+
+    def parameter_groups(
+        self, lr: float, new_layers_lr_mult: float, new_layers: Iterable[nn.Parameter] = ()
+    ) -> list[dict[str, Any]]:
+        """Optimiser groups per wsolevaluation: pretrained layers at ``lr``; ``high_lr_prefixes`` and the
+        method's ``new_layers`` (heads, decoders) at ``lr × new_layers_lr_mult``. Empty groups are left
+        out."""
+        base, high = self.split_parameters()
+        high += [parameter for parameter in new_layers if parameter.requires_grad]
+        groups = [{"params": base, "lr": lr}, {"params": high, "lr": lr * new_layers_lr_mult}]
+        return [group for group in groups if group["params"]]
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, out_channels={self.out_channels}, stride={self.stride}"
