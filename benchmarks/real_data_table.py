@@ -32,21 +32,26 @@ from pathlib import Path
 
 PRESETS = (
     "cam_gap_lite0",
-    "minmax_entropy_lite0",
-    "wildcat_lite0",
     "wgap_lite0",
+    "wildcat_lite0",
+    "minmax_entropy_lite0",
     "minmax_entropy_no_erasing_lite0",
     "maxmin_uncertainty_sem_lite0",
     "weight_map_lite0",
-    "fcam_lite0",
-    "negev_lite0",
 )
+"""The default rows: those of the real-data issue and WILDCAT, min-max entropy's pooling head alone."""
 METHOD_PRESETS = (
-    "has_lite0", "acol_lite0", "spg_lite0", "adl_lite0",
+    "fcam_lite0", "negev_lite0", "has_lite0", "acol_lite0", "spg_lite0", "adl_lite0",
     "cutmix_lite0", "ass_lite0", "amh_lite0", "rcam_lite0", "unet_fullsup_lite0",
 )  # fmt: skip
-"""The training-time methods of docs/methods.md and the fully supervised upper bound: rows of the table when
-named with ``--presets``."""
+"""F-CAM, NEGEV, the training-time methods of docs/methods.md and the fully supervised upper bound: rows of
+the table when named with ``--presets``."""
+CPU_S = {
+    "minmax_entropy_lite0": 900, "minmax_entropy_no_erasing_lite0": 600, "maxmin_uncertainty_sem_lite0": 500,
+    "acol_lite0": 580, "spg_lite0": 500, "weight_map_lite0": 450, "unet_fullsup_lite0": 420,
+}  # fmt: skip
+"""Rough single-thread CPU seconds of one BUSI training (350 for the presets not named): the trainings start
+longest first so that two workers finish together."""
 # Second runs over the frozen cam_gap_lite0 classifier of the same seed.
 ON_CAM_GAP = {
     "weight_map_lite0": "classifier.checkpoint",
@@ -97,17 +102,29 @@ def run(command: list[str], log: Path, threads: int | None = None) -> tuple[floa
 
 
 def jobs(presets: list[str], seeds: list[int], baselines: bool) -> Iterator[Job]:
-    """Baselines, then one row per training (each preset over all seeds, in the order given, the presets
-    that train on ``cam_gap_lite0``'s checkpoint last), then the post-hoc CAM rows: parallel workers then
-    rarely wait for a training that another one is running.
+    """Baselines, then one row per training, longest first (``CPU_S``; ``cam_gap_lite0`` before the
+    presets that train on its checkpoint), then the post-hoc CAM rows: parallel workers then rarely wait for
+    a training that another one is running, and finish together.
     """
     if baselines:
         yield from (Job(name, None) for name in ("center", "all_ones"))
-    ordered = sorted(presets, key=lambda name: name in ON_CAM_GAP)
+    ordered = sorted(presets, key=lambda name: (name in ON_CAM_GAP, -CPU_S.get(name, 350)))
     yield from (Job(preset, seed, preset) for preset in ordered for seed in seeds)
-    for preset in ordered:
+    yield from post_hoc(presets, seeds)
+
+
+def post_hoc(presets: list[str], seeds: list[int]) -> Iterator[Job]:
+    for preset in presets:
         for seed in seeds:
             yield from (Job(f"{preset} + {cam}", seed, preset, cam) for cam in POST_HOC.get(preset, ()))
+
+
+def row_order(presets: list[str]) -> list[str]:
+    """The table's rows: baselines, then each preset in the order given followed by its post-hoc CAMs."""
+    rows = ["center", "all_ones"]
+    for preset in presets:
+        rows += [preset, *(f"{preset} + {cam}" for cam in POST_HOC.get(preset, ()))]
+    return rows
 
 
 class Table:
@@ -199,11 +216,13 @@ def cell(values: list[float]) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
-def markdown(results: list[dict]) -> str:
-    """Mean ± sd (sample sd, n − 1) over the seeds of each row, rows in first-seen order."""
+def markdown(results: list[dict], order: list[str] | None = None) -> str:
+    """Mean ± sd (sample sd, n − 1) over the seeds of each row, rows in ``order`` (first-seen after it)."""
     rows: dict[str, list[dict]] = {}
-    for result in results:
+    for result in sorted(results, key=lambda r: r["seed"] if r["seed"] is not None else -1):
         rows.setdefault(result["row"], []).append(result)
+    rank = {row: i for i, row in enumerate(order or [])}
+    rows = dict(sorted(rows.items(), key=lambda item: rank.get(item[0], len(rank))))
     header = ["method", "seeds", *(title for title, _ in COLUMNS)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row, entries in rows.items():
@@ -254,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
             for future in [pool.submit(table.complete, job) for job in todo]:
                 future.result()
     print(f"jobs: {args.jobs}; threads per run: {threads or os.environ.get('OMP_NUM_THREADS', 'unset')}")
-    print(markdown(table.results()))
+    print(markdown(table.results(), row_order(args.presets)))
 
 
 if __name__ == "__main__":
