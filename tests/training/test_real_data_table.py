@@ -89,3 +89,26 @@ def test_parallel_table_trains_each_run_once_after_its_classifier(table_module, 
     fake.commands.clear()
     table_module.main(argv)
     assert fake.commands == {} and len((tmp_path / "results.jsonl").read_text().splitlines()) == len(expected)
+
+
+def test_trainings_start_longest_first_and_rows_keep_the_preset_order(table_module):
+    presets = ["weight_map_lite0", "cam_gap_lite0", "wgap_lite0", "minmax_entropy_lite0"]
+    jobs = list(table_module.jobs(presets, [0], baselines=False))
+    trainings = [job.preset for job in jobs if job.cam is None]
+    # min-max (the longest) first; the weight map after the cam_gap run it trains on; post-hoc CAMs last.
+    assert trainings == ["minmax_entropy_lite0", "cam_gap_lite0", "wgap_lite0", "weight_map_lite0"]
+    assert [job.cam for job in jobs[len(trainings) :]] == ["gradcam", "gradcampp", "layercam"]
+
+    # Rows completed in another order are printed in the order the presets were given, seeds ascending.
+    results = [
+        {"row": "wgap_lite0 + gradcam", "seed": 1, "pxap": 30.0},
+        {"row": "cam_gap_lite0", "seed": 1, "pxap": 20.0},
+        {"row": "wgap_lite0 + gradcam", "seed": 0, "pxap": 40.0},
+        {"row": "weight_map_lite0", "seed": 0, "pxap": 10.0},
+        {"row": "center", "seed": None, "pxap": 24.0},
+    ]
+    lines = table_module.markdown(results, table_module.row_order(presets)).splitlines()[2:]
+    assert [line.split("`")[1] for line in lines] == [
+        "center", "weight_map_lite0", "cam_gap_lite0", "wgap_lite0 + gradcam",
+    ]  # fmt: skip
+    assert lines[3].split(" | ")[1] == "0,1" and "35.0 ± 7.1" in lines[3]
