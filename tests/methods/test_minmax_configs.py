@@ -55,3 +55,15 @@ def test_paper_presets_point_at_a_placeholder_root_not_the_synthetic_data(path: 
     # data.root: null would silently train on the synthetic benchmark; the placeholder fails loudly instead.
     root = load_config(path).data.root
     assert root is not None and root.startswith("/path/to/")
+
+
+@pytest.mark.parametrize("path", OURS, ids=lambda p: p.relative_to(CONFIGS).as_posix())
+def test_class_source_is_the_papers_in_paper_presets_and_the_localizers_in_min_max_entropy_presets(
+    path: Path,
+) -> None:
+    """The documented deviation (docs/minmax_entropy.md, "The localizer's class, retrained"): our min-max
+    entropy presets take the class from the localizer's scores; paper presets and max-min keep C(X⁺)."""
+    config = load_config(path, ["data.root=/data/placeholder"] if path.parent.name == "paper" else [])
+    source = config.method.options.get("class_source", "masked")
+    ours = path.parent.name != "paper" and path.name.startswith("minmax_entropy")
+    assert source == ("localizer" if ours else "masked")
